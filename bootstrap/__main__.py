@@ -1,0 +1,5 @@
+"""`python -m bootstrap` runs the same command as `bootstrap-token`."""
+
+from bootstrap.cli import main
+
+main()

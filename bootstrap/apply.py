@@ -1,0 +1,123 @@
+"""Step 3: create or reuse the ServiceAccount, then its token Secret.
+
+Order matters: the token controller deletes a token Secret whose ServiceAccount
+does not exist (or has another UID), so the ServiceAccount comes first and its
+UID goes into the Secret's annotation. The Secret is never added to the
+ServiceAccount's `secrets` list (legacy-token clean-up only touches those).
+Running twice reuses both objects, so it yields the same token.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from bootstrap import manifests
+from bootstrap.client import Api
+from bootstrap.errors import ApiError, ConflictError, NotFoundError
+
+log = logging.getLogger("bootstrap")
+
+INVALID_SINCE_LABEL = "kubernetes.io/legacy-token-invalid-since"
+
+
+@dataclass(frozen=True)
+class Applied:
+    service_account_uid: str
+    service_account_created: bool
+    secret: dict[str, Any]
+    secret_created: bool
+
+
+def apply(api: Api, namespace: str, service_account: str, secret: str) -> Applied:
+    uid, sa_created = ensure_service_account(api, namespace, service_account)
+    body, secret_created = ensure_token_secret(api, namespace, secret, service_account, uid)
+    return Applied(uid, sa_created, body, secret_created)
+
+
+def ensure_service_account(api: Api, namespace: str, name: str) -> tuple[str, bool]:
+    path = f"/api/v1/namespaces/{namespace}/serviceaccounts"
+    created = False
+    try:
+        body = api.get(f"{path}/{name}", f"get serviceaccounts in namespace {namespace}")
+    except NotFoundError:
+        try:
+            body = api.post(
+                path,
+                manifests.service_account(namespace, name),
+                f"create serviceaccounts in namespace {namespace}",
+            )
+            created = True
+        except NotFoundError as e:
+            raise _missing_namespace(namespace) from e
+        except ConflictError:  # created concurrently, or by our own retried request
+            body = api.get(f"{path}/{name}", f"get serviceaccounts in namespace {namespace}")
+    uid = body.get("metadata", {}).get("uid")
+    if not isinstance(uid, str) or not uid:
+        raise ApiError(f"ServiceAccount {namespace}/{name} came back without a uid")
+    log.info("ServiceAccount %s/%s %s", namespace, name, "created" if created else "exists")
+    return uid, created
+
+
+def ensure_token_secret(
+    api: Api, namespace: str, name: str, service_account: str, uid: str
+) -> tuple[dict[str, Any], bool]:
+    path = f"/api/v1/namespaces/{namespace}/secrets"
+    what = f"get secrets in namespace {namespace}"
+    created = False
+    try:
+        body = api.get(f"{path}/{name}", what)
+    except NotFoundError:
+        try:
+            body = api.post(
+                path,
+                manifests.token_secret(namespace, name, service_account, uid),
+                f"create secrets in namespace {namespace}",
+            )
+            created = True
+        except ConflictError:
+            body = api.get(f"{path}/{name}", what)
+    if not created:
+        check_reusable(body, namespace, name, service_account, uid)
+    log.info("Secret %s/%s %s", namespace, name, "created" if created else "exists, reusing it")
+    return body, created
+
+
+def check_reusable(
+    secret: dict[str, Any], namespace: str, name: str, service_account: str, uid: str
+) -> None:
+    """An existing Secret is reused only if it is a token Secret of this exact ServiceAccount."""
+    metadata = secret.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    labels = metadata.get("labels") or {}
+    where = f"Secret {namespace}/{name}"
+    if secret.get("type") != manifests.TOKEN_SECRET_TYPE:
+        raise ConflictError(
+            f"{where} already exists with type {secret.get('type')!r}, not a service-account "
+            "token; it is left alone: pick another --secret name"
+        )
+    owner = annotations.get(manifests.SA_NAME_ANNOTATION)
+    if owner != service_account:
+        raise ConflictError(
+            f"{where} already exists and belongs to ServiceAccount {owner!r}, not "
+            f"{service_account!r}; it is left alone: pick another --secret name"
+        )
+    owner_uid = annotations.get(manifests.SA_UID_ANNOTATION)
+    if owner_uid and owner_uid != uid:
+        raise ConflictError(
+            f"{where} belongs to an earlier ServiceAccount {service_account!r} (uid differs); "
+            "the token controller will delete it: delete it and run again"
+        )
+    if INVALID_SINCE_LABEL in labels:
+        raise ConflictError(
+            f"{where} holds a token invalidated since {labels[INVALID_SINCE_LABEL]} "
+            "(legacy token clean-up); delete it and run again for a fresh token"
+        )
+
+
+def _missing_namespace(namespace: str) -> ApiError:
+    return NotFoundError(
+        f"namespace {namespace!r} does not exist; create it "
+        f"(kubectl create namespace {namespace}) or pick another --namespace"
+    )

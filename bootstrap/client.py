@@ -1,0 +1,411 @@
+"""The only module that speaks HTTP to the API server.
+
+One pooled HTTPS connection per credential (urllib3) serves every request of a
+run. Kubeconfig users with a token, token file, basic auth or client
+certificate are handled here directly; users whose credentials come from an
+exec plugin or auth provider are resolved by the official `kubernetes` client,
+imported only in that case because importing it costs most of a second.
+
+Every request has a per-request timeout bounded by the run's deadline.
+Transient failures (connection errors, 429, 5xx) are retried with backoff,
+honouring Retry-After, until the deadline; 4xx other than 429 never are.
+Error messages carry the API's Status message, never a request or token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import ssl
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tenacity
+import urllib3
+
+from bootstrap.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    TransientError,
+    UnreachableError,
+)
+from bootstrap.target import Target
+
+log = logging.getLogger("bootstrap")
+
+MAX_BODY = 4 * 1024 * 1024  # a Secret or Status is a few KB; anything this big is hostile
+REQUEST_TIMEOUT = 10.0
+
+
+class Deadline:
+    """The overall --timeout, shared by every step of a run."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.end
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to authenticate: a bearer token, basic auth, and/or a client certificate."""
+
+    token: str | None = None
+    basic: tuple[str, str] | None = None
+    cert_pem: bytes | None = None
+    key_pem: bytes | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def __repr__(self) -> str:  # never print secrets, even in a --debug traceback
+        return "Credentials(<redacted>)"
+
+
+def credentials_for(target: Target) -> Credentials:
+    """The bootstrap (admin) credentials of the selected context's user."""
+    user = target.user
+    if "exec" in user or "auth-provider" in user:
+        return _credentials_from_official_client(target)
+    token = user.get("token") or None
+    if not token and user.get("tokenFile"):
+        try:
+            token = Path(user["tokenFile"]).read_text().strip()
+        except OSError as e:
+            raise ConfigError(
+                f"user {target.user_name!r}: cannot read tokenFile {user['tokenFile']}: {e.strerror}"
+            ) from e
+    basic = None
+    if user.get("username") and user.get("password"):
+        basic = (str(user["username"]), str(user["password"]))
+    try:
+        cert_pem = _b64(user.get("client-certificate-data"))
+        key_pem = _b64(user.get("client-key-data"))
+    except ValueError as e:
+        raise ConfigError(
+            f"user {target.user_name!r}: client certificate/key data is not valid base64"
+        ) from e
+    return Credentials(
+        token=token,
+        basic=basic,
+        cert_pem=cert_pem,
+        key_pem=key_pem,
+        cert_file=user.get("client-certificate") or None,
+        key_file=user.get("client-key") or None,
+    )
+
+
+def _b64(value: object) -> bytes | None:
+    import base64
+    import binascii
+
+    if not value:
+        return None
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except binascii.Error as e:
+        raise ValueError("invalid base64") from e
+
+
+def _credentials_from_official_client(target: Target) -> Credentials:
+    """Run the user's exec plugin / auth provider through the official client."""
+    log.debug("resolving credentials of user %r with the kubernetes client", target.user_name)
+    try:
+        from kubernetes.client import Configuration
+        from kubernetes.config.kube_config import KubeConfigLoader
+
+        config = {
+            "clusters": [{"name": "c", "cluster": {"server": target.server}}],
+            "users": [{"name": "u", "user": dict(target.user)}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        }
+        configuration = Configuration()
+        KubeConfigLoader(config_dict=config).load_and_set(configuration)  # type: ignore[no-untyped-call]
+    except Exception as e:  # the plugin's own failure, in its own words
+        raise ConfigError(
+            f"user {target.user_name!r}: getting credentials from its exec plugin or auth "
+            f"provider failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ) from None
+    header = (configuration.api_key or {}).get("authorization") or ""
+    token = header.removeprefix("Bearer ").strip() or None
+    return Credentials(
+        token=token, cert_file=configuration.cert_file, key_file=configuration.key_file
+    )
+
+
+@contextmanager
+def _pem_files(cert: bytes, key: bytes) -> Iterator[tuple[str, str]]:
+    """ssl can only load a client key from a file: keep it in a private directory,
+    on tmpfs when there is one, for the instant it takes to load."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    directory = tempfile.mkdtemp(prefix="bootstrap-token-", dir=base)
+    try:
+        paths = []
+        for name, data in (("tls.crt", cert), ("tls.key", key)):
+            path = os.path.join(directory, name)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            paths.append(path)
+        yield paths[0], paths[1]
+    finally:
+        for name in ("tls.crt", "tls.key"):
+            with suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)
+
+
+def ssl_context(
+    ca_data: bytes | None, ca_file: str | None, insecure: bool, credentials: Credentials
+) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif ca_data:
+        try:
+            context = ssl.create_default_context(cadata=ca_data.decode("ascii", "replace"))
+        except ssl.SSLError as e:
+            raise ConfigError(f"the cluster's CA certificate cannot be loaded: {e.reason}") from e
+    elif ca_file:
+        try:
+            context = ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(f"cannot load CA file {ca_file}: {e}") from e
+    try:
+        if credentials.cert_pem and credentials.key_pem:
+            with _pem_files(credentials.cert_pem, credentials.key_pem) as (cert, key):
+                context.load_cert_chain(cert, key)
+        elif credentials.cert_file and credentials.key_file:
+            context.load_cert_chain(credentials.cert_file, credentials.key_file)
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError(f"cannot load the client certificate and key: {e}") from None
+    return context
+
+
+class Api:
+    """JSON requests against one API server with one set of credentials."""
+
+    def __init__(
+        self,
+        server: str,
+        credentials: Credentials,
+        deadline: Deadline,
+        *,
+        ca_data: bytes | None = None,
+        ca_file: str | None = None,
+        insecure: bool = False,
+        tls_server_name: str | None = None,
+        who: str = "the bootstrap credentials",
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.deadline = deadline
+        self.who = who
+        self._headers = {"Accept": "application/json", "User-Agent": "bootstrap-token"}
+        if credentials.token:
+            self._headers["Authorization"] = f"Bearer {credentials.token}"
+        elif credentials.basic:
+            self._headers.update(urllib3.make_headers(basic_auth=":".join(credentials.basic)))
+        context = ssl_context(ca_data, ca_file, insecure, credentials)
+        extra: dict[str, Any] = {}
+        if insecure:
+            extra = {"cert_reqs": "CERT_NONE", "assert_hostname": False}
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        if tls_server_name:
+            extra["server_hostname"] = tls_server_name
+        self._pool = urllib3.PoolManager(
+            num_pools=1, maxsize=2, retries=False, ssl_context=context, **extra
+        )
+
+    def get(self, path: str, what: str) -> dict[str, Any]:
+        return self.request("GET", path, what)
+
+    def post(self, path: str, body: Mapping[str, Any], what: str) -> dict[str, Any]:
+        return self.request("POST", path, what, body)
+
+    def delete(self, path: str, what: str) -> dict[str, Any]:
+        return self.request("DELETE", path, what)
+
+    def request(
+        self, method: str, path: str, what: str, body: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """One logical request, retried while transient and the deadline allows.
+
+        `what` names the action for error messages, e.g. "create secrets in namespace ns".
+        """
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type((TransientError, UnreachableError)),
+            stop=_stop_at_deadline(self.deadline),
+            wait=_wait_for_server(self.deadline),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        result: dict[str, Any] = retrying(self._once, method, path, what, body)
+        return result
+
+    def _once(
+        self, method: str, path: str, what: str, body: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        timeout = min(REQUEST_TIMEOUT, self.deadline.remaining())
+        if timeout <= 0:
+            raise UnreachableError(f"no time left to {what} (--timeout reached)")
+        headers = dict(self._headers)
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        try:
+            response = self._pool.request(
+                method,
+                self.server + path,
+                body=payload,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=min(5.0, timeout), read=timeout),
+                preload_content=False,
+                redirect=False,
+            )
+            try:
+                data = response.read(MAX_BODY + 1, decode_content=True)
+            finally:
+                response.release_conn()
+        except urllib3.exceptions.SSLError as e:
+            raise UnreachableError(_tls_message(self.server, e)) from None
+        except urllib3.exceptions.HTTPError as e:
+            raise UnreachableError(
+                f"cannot reach the API server {self.server} to {what}: {_network_reason(e)}"
+            ) from None
+        log.debug(
+            "%s %s -> %s (%.1f ms)",
+            method,
+            path,
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
+        if len(data) > MAX_BODY:
+            raise ApiError(
+                f"the API server sent an oversized response (> {MAX_BODY} bytes) to {what}"
+            )
+        return self._result(response.status, response.headers, data, what)
+
+    def _result(
+        self, status: int, headers: Mapping[str, str], data: bytes, what: str
+    ) -> dict[str, Any]:
+        document: Any = None
+        try:
+            document = json.loads(data) if data else {}
+        except (ValueError, UnicodeDecodeError):
+            document = None
+        if 200 <= status < 300:
+            if not isinstance(document, dict):
+                kind = headers.get("Content-Type", "no content type")
+                raise ApiError(
+                    f"unexpected response to {what} from {self.server}: HTTP {status} "
+                    f"with {kind}, not a JSON object (is this a Kubernetes API server?)",
+                    status,
+                )
+            return document
+        message = _status_message(document) or f"HTTP {status}"
+        if status == 401:
+            raise AuthError(
+                f"the API server rejected {self.who} (401 Unauthorized) while trying to {what}: "
+                f"{message}; the credentials are invalid or expired, refresh them",
+                status,
+            )
+        if status == 403:
+            raise AuthError(f"forbidden: {self.who} may not {what} ({message})", status)
+        if status == 404:
+            raise NotFoundError(message, status)
+        if status == 409:
+            raise ConflictError(message, status)
+        if status == 429 or status >= 500:
+            raise TransientError(
+                f"the API server could not {what} (HTTP {status}): {message}",
+                status,
+                _retry_after(headers.get("Retry-After")),
+            )
+        raise ApiError(f"cannot {what}: {message} (HTTP {status})", status)
+
+
+def _status_message(document: Any) -> str | None:
+    if isinstance(document, dict) and isinstance(document.get("message"), str):
+        return str(document["message"])[:500]
+    return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _network_reason(error: BaseException) -> str:
+    if isinstance(error, urllib3.exceptions.ConnectTimeoutError):
+        return "connection timed out"
+    if isinstance(error, urllib3.exceptions.ReadTimeoutError):
+        return "no response within the request timeout"
+    if isinstance(error, urllib3.exceptions.NewConnectionError):
+        return "connection refused" if "refused" in str(error).lower() else "cannot connect"
+    if isinstance(error, urllib3.exceptions.NameResolutionError):
+        return "host name does not resolve"
+    if isinstance(error, urllib3.exceptions.ProtocolError):
+        return "connection reset or closed by the server"
+    return type(error).__name__
+
+
+def _tls_message(server: str, error: BaseException) -> str:
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        detail = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"")
+        return (
+            f"TLS verification of {server} failed ({detail or 'untrusted certificate'}): the "
+            "server's certificate does not match the CA in the kubeconfig; fix the CA, or pass "
+            "--insecure-skip-tls-verify if you really trust this network"
+        )
+    return f"TLS handshake with {server} failed: {text[:200]}"
+
+
+def _stop_at_deadline(deadline: Deadline) -> tenacity.stop.stop_base:
+    class StopAtDeadline(tenacity.stop.stop_base):
+        def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+            return deadline.remaining() <= 0.01
+
+    return StopAtDeadline()
+
+
+def _wait_for_server(deadline: Deadline) -> tenacity.wait.wait_base:
+    """Exponential backoff from 50 ms to 2 s, or the server's Retry-After, never past the deadline."""
+    backoff = tenacity.wait_exponential(multiplier=0.05, max=2.0)
+
+    class WaitForServer(tenacity.wait.wait_base):
+        def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+            delay = backoff(retry_state)
+            outcome = retry_state.outcome
+            error = outcome.exception() if outcome else None
+            if isinstance(error, TransientError) and error.retry_after is not None:
+                delay = error.retry_after
+            return max(0.0, min(delay, deadline.remaining() - 0.01))
+
+    return WaitForServer()
+
+
+def _log_retry(retry_state: tenacity.RetryCallState) -> None:
+    error = retry_state.outcome.exception() if retry_state.outcome else None
+    delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
+    log.info("%s; retrying in %.2f s", error, delay)

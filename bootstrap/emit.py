@@ -1,0 +1,239 @@
+"""Step 6: render the issued credentials (pure) and write them safely (I/O).
+
+Formats:
+  env         `export APISERVER=... TOKEN=... CACERT=... NAMESPACE=...`, POSIX-quoted,
+              for `source` in sh, bash and zsh; CACERT is a CA file written beside it.
+  kubeconfig  standalone (CA embedded, token user, context with namespace); merged
+              into an existing file without dropping any of its entries.
+  json        one object with the same fields plus the identity and the CA PEM.
+
+Files are written atomically: a temp file in the same directory, created with
+mode 0600 (never wider, not even for an instant), fsynced, then renamed over the
+target. A failed write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bootstrap.errors import OutputError
+from bootstrap.kubeconfig import parse
+
+FORMATS = ("env", "kubeconfig", "json")
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A verified token and everything needed to use it."""
+
+    cluster: str
+    server: str
+    namespace: str
+    service_account: str
+    secret: str
+    token: str
+    ca_pem: bytes | None
+    identity: str
+    insecure: bool = False
+
+    def __repr__(self) -> str:
+        return f"Issued(cluster={self.cluster!r}, identity={self.identity!r}, token=<redacted>)"
+
+    @property
+    def entry_name(self) -> str:
+        """The user and context name used in kubeconfig output."""
+        return f"{self.namespace}/{self.service_account}@{self.cluster}"
+
+
+def sh_quote(value: str) -> str:
+    """Single-quote for POSIX shells: nothing inside '...' is special but the quote itself."""
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def render_env(issued: Issued, cacert: Path | None) -> str:
+    lines = [
+        f"# bootstrap-token: {issued.identity} on cluster {issued.cluster}",
+        "# Use: source this file, then",
+        '#   curl "$APISERVER/api" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT"',
+        f"export APISERVER={sh_quote(issued.server)}",
+        f"export TOKEN={sh_quote(issued.token)}",
+    ]
+    if cacert is not None:
+        lines.append(f"export CACERT={sh_quote(str(cacert))}")
+    lines.append(f"export NAMESPACE={sh_quote(issued.namespace)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(issued: Issued, cacert: Path | None) -> str:
+    document = {
+        "apiserver": issued.server,
+        "token": issued.token,
+        "cacert": str(cacert) if cacert else None,
+        "namespace": issued.namespace,
+        "identity": issued.identity,
+        "cluster": issued.cluster,
+        "service_account": issued.service_account,
+        "secret": issued.secret,
+        "ca_crt": issued.ca_pem.decode("ascii", "replace") if issued.ca_pem else None,
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def kubeconfig_entries(issued: Issued) -> dict[str, Any]:
+    cluster: dict[str, Any] = {"server": issued.server}
+    if issued.insecure:
+        cluster["insecure-skip-tls-verify"] = True
+    elif issued.ca_pem:
+        cluster["certificate-authority-data"] = base64.b64encode(issued.ca_pem).decode()
+    name = issued.entry_name
+    return {
+        "clusters": [{"name": issued.cluster, "cluster": cluster}],
+        "users": [{"name": name, "user": {"token": issued.token}}],
+        "contexts": [
+            {
+                "name": name,
+                "context": {
+                    "cluster": issued.cluster,
+                    "user": name,
+                    "namespace": issued.namespace,
+                },
+            }
+        ],
+    }
+
+
+def render_kubeconfig(issued: Issued, existing: Mapping[str, Any] | None = None) -> str:
+    """A standalone kubeconfig, or `existing` with our entries merged in.
+
+    Merge rules: every existing entry is kept. Our user and context (named
+    NS/SA@CLUSTER) replace earlier ones of the same name: they are ours. A
+    cluster of the same name is kept as is when it points at the same server,
+    and is an error when it points elsewhere. current-context is set only
+    when the file has none.
+    """
+    ours = kubeconfig_entries(issued)
+    if existing is None:
+        document: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "preferences": {}}
+        document.update(ours)
+        document["current-context"] = issued.entry_name
+        return yaml.safe_dump(document, sort_keys=False)
+
+    document = dict(existing)
+    document.setdefault("apiVersion", "v1")
+    document.setdefault("kind", "Config")
+    for section in ("clusters", "users", "contexts"):
+        current = document.get(section) or []
+        if not isinstance(current, list):
+            raise OutputError(f"cannot merge: '{section}' in the existing kubeconfig is not a list")
+        merged = list(current)
+        for entry in ours[section]:
+            index = next(
+                (
+                    i
+                    for i, e in enumerate(merged)
+                    if isinstance(e, dict) and e.get("name") == entry["name"]
+                ),
+                None,
+            )
+            if index is None:
+                merged.append(entry)
+            elif section == "clusters":
+                server = (merged[index].get("cluster") or {}).get("server")
+                if str(server).rstrip("/") != issued.server:
+                    raise OutputError(
+                        f"cannot merge: the existing kubeconfig already has a cluster named "
+                        f"{issued.cluster!r} with server {server!r}; it is left alone: "
+                        "choose another --out"
+                    )
+            else:
+                merged[index] = entry
+        document[section] = merged
+    if not document.get("current-context"):
+        document["current-context"] = issued.entry_name
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def ca_path_for(out: Path | None, cluster: str, cwd: Path) -> Path:
+    """The CA file goes beside the output (`creds.env` -> `creds.ca.crt`), or in the
+    current directory when the output is stdout."""
+    if out is None:
+        return (cwd / f"{cluster}.ca.crt").resolve()
+    return out.with_name(out.name.rsplit(".", 1)[0] + ".ca.crt").resolve()
+
+
+def read_existing_kubeconfig(path: Path) -> Mapping[str, Any] | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise OutputError(f"cannot read the existing {path} to merge into it: {e}") from e
+    try:
+        return parse(text, path)
+    except Exception as e:
+        raise OutputError(f"cannot merge into {path}: {e}; it is left alone") from e
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
+    directory = path.parent
+    tmp = directory / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
+    except OSError as e:
+        raise OutputError(_write_failure(path, e)) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(_write_failure(path, e)) from None
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass  # the rename is done; a directory fsync is best effort on some filesystems
+
+
+def backup(path: Path) -> Path | None:
+    """Keep the previous version of a file we are about to merge into."""
+    if not path.exists():
+        return None
+    target = path.with_name(path.name + ".bak")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise OutputError(f"cannot back up {path} before merging: {e}") from None
+    write_atomic(target, data, 0o600)
+    return target
+
+
+def _write_failure(path: Path, error: OSError) -> str:
+    reasons = {
+        errno.ENOENT: "the directory does not exist",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the file system is read-only",
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EISDIR: "it is a directory",
+        errno.ENOTDIR: "a parent is not a directory",
+    }
+    reason = reasons.get(error.errno or 0, error.strerror or type(error).__name__)
+    return f"cannot write {path}: {reason}; nothing was changed there"

@@ -1,0 +1,152 @@
+"""Step 1: read the kubeconfig the way kubectl does.
+
+Which files: `--kubeconfig PATH` if given (it must exist); else every file in
+`$KUBECONFIG` (separated by `:`; missing ones are skipped, as kubectl does);
+else `~/.kube/config`.
+
+Merging (kubectl's rules): for clusters, users and contexts the first file that
+defines a name wins; the first file that sets `current-context` wins. Relative
+file paths inside a kubeconfig (CA, client cert/key, token file) are relative
+to the file that holds them, so they are made absolute while merging.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from bootstrap.errors import ConfigError
+
+Entry = Mapping[str, Any]
+
+_PATH_FIELDS = {
+    "clusters": ("certificate-authority",),
+    "users": ("client-certificate", "client-key", "tokenFile"),
+}
+_SECTIONS = {"clusters": "cluster", "users": "user", "contexts": "context"}
+
+
+@dataclass(frozen=True)
+class Kubeconfig:
+    """The merged view: name -> entry body for each section."""
+
+    clusters: Mapping[str, Entry] = field(default_factory=dict)
+    users: Mapping[str, Entry] = field(default_factory=dict)
+    contexts: Mapping[str, Entry] = field(default_factory=dict)
+    current_context: str | None = None
+    sources: tuple[Path, ...] = ()
+
+    @classmethod
+    def from_files(cls, paths: Sequence[Path]) -> Kubeconfig:
+        documents = []
+        for path in paths:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                continue
+            except (OSError, UnicodeDecodeError) as e:
+                raise ConfigError(f"cannot read kubeconfig {path}: {_reason(e)}") from e
+            documents.append((path, parse(text, path)))
+        if not documents:
+            listed = ", ".join(str(p) for p in paths) or "(none)"
+            raise ConfigError(
+                f"no kubeconfig found (looked at {listed}); pass --kubeconfig PATH or set KUBECONFIG"
+            )
+        return cls.from_documents(documents)
+
+    @classmethod
+    def from_documents(cls, documents: Sequence[tuple[Path, Mapping[str, Any]]]) -> Kubeconfig:
+        merged: dict[str, dict[str, Entry]] = {section: {} for section in _SECTIONS}
+        current: str | None = None
+        for path, document in documents:
+            for section, body_key in _SECTIONS.items():
+                for name, body in _entries(document, section, body_key, path):
+                    if name not in merged[section]:
+                        merged[section][name] = _absolute_paths(section, body, path.parent)
+            if current is None and document.get("current-context"):
+                current = str(document["current-context"])
+        return cls(
+            clusters=MappingProxyType(merged["clusters"]),
+            users=MappingProxyType(merged["users"]),
+            contexts=MappingProxyType(merged["contexts"]),
+            current_context=current,
+            sources=tuple(path for path, _ in documents),
+        )
+
+
+def default_paths(explicit: str | None, environ: Mapping[str, str], home: Path) -> list[Path]:
+    """The files to read, in priority order (see the module docstring)."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.exists():
+            raise ConfigError(f"kubeconfig {path} does not exist (from --kubeconfig)")
+        return [path]
+    env = environ.get("KUBECONFIG", "")
+    if env.strip():
+        return [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    return [home / ".kube" / "config"]
+
+
+def parse(text: str, path: Path) -> Mapping[str, Any]:
+    """Parse one kubeconfig file; an empty file is an empty config."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        where = ""
+        mark = getattr(e, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise ConfigError(f"kubeconfig {path} is not valid YAML{where}: {problem}") from e
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"kubeconfig {path} is not a kubeconfig (expected a mapping with clusters, "
+            f"users and contexts, got a {type(document).__name__})"
+        )
+    return document
+
+
+def _entries(
+    document: Mapping[str, Any], section: str, body_key: str, path: Path
+) -> list[tuple[str, Entry]]:
+    items = document.get(section)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ConfigError(f"kubeconfig {path}: '{section}' must be a list")
+    entries: list[tuple[str, Entry]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise ConfigError(f"kubeconfig {path}: {section}[{index}] has no name")
+        body = item.get(body_key)
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise ConfigError(
+                f"kubeconfig {path}: {section} entry {item['name']!r}: '{body_key}' must be a mapping"
+            )
+        entries.append((item["name"], body))
+    return entries
+
+
+def _absolute_paths(section: str, body: Entry, base: Path) -> Entry:
+    fixed = dict(body)
+    for key in _PATH_FIELDS.get(section, ()):
+        value = fixed.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            fixed[key] = str((base / Path(value).expanduser()).resolve())
+    return MappingProxyType(fixed)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    return type(error).__name__

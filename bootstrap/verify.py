@@ -1,0 +1,59 @@
+"""Step 5: prove the token works, by asking the API server who it is.
+
+SelfSubjectReview (authentication.k8s.io/v1, GA in 1.28) returns the username,
+e.g. `system:serviceaccount:NS:NAME`. Older servers answer 404 for it; then
+`GET /api` (discovery, open to every authenticated user) proves the token is
+accepted without naming the identity.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bootstrap.client import Api
+from bootstrap.errors import ApiError, AuthError, NotFoundError, VerifyError
+
+log = logging.getLogger("bootstrap")
+
+REVIEW_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+REVIEW = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+
+
+def expected_identity(namespace: str, service_account: str) -> str:
+    return f"system:serviceaccount:{namespace}:{service_account}"
+
+
+def whoami(api: Api) -> str | None:
+    """The username the API server sees for `api`'s token, or None if it cannot say."""
+    try:
+        review = api.post(REVIEW_PATH, REVIEW, "create selfsubjectreviews")
+    except NotFoundError:
+        log.debug("no SelfSubjectReview API (Kubernetes < 1.28); checking GET /api instead")
+        api.get("/api", "get /api")
+        return None
+    except AuthError as e:
+        if e.status == 401:
+            raise VerifyError(
+                f"the new token was rejected by {api.server} (401 Unauthorized); the server may "
+                "not accept legacy service-account tokens"
+            ) from None
+        # A 403 means the token authenticated but may not create reviews (unusual RBAC).
+        api.get("/api", "get /api")
+        return None
+    user = (review.get("status") or {}).get("userInfo") or {}
+    username = user.get("username")
+    if not isinstance(username, str):
+        raise ApiError("the SelfSubjectReview came back without a username")
+    return username
+
+
+def verify(api: Api, namespace: str, service_account: str) -> str:
+    """Return the verified identity; fail if the token is someone else's."""
+    identity = whoami(api)
+    want = expected_identity(namespace, service_account)
+    if identity is None:
+        log.info("token accepted by %s (identity not reported by this server version)", api.server)
+        return want
+    if identity != want:
+        raise VerifyError(f"the new token authenticates as {identity!r}, expected {want!r}")
+    return identity
