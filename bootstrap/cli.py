@@ -18,7 +18,7 @@ from bootstrap.errors import EXIT_CODES, BootstrapError
 
 log = logging.getLogger("bootstrap")
 
-_EPILOG = "Exit codes:\n\n" + "\n\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
+_EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
 
 
 class _Redact(logging.Filter):
@@ -44,7 +44,7 @@ def _configure_logging(debug: bool, quiet: bool) -> None:
 
 
 @click.command(
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 100},
     epilog=_EPILOG,
 )
 @click.option(

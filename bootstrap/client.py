@@ -173,8 +173,9 @@ def _pem_files(cert: bytes, key: bytes) -> Iterator[tuple[str, str]]:
 def ssl_context(
     ca_data: bytes | None, ca_file: str | None, insecure: bool, credentials: Credentials
 ) -> ssl.SSLContext:
-    context = ssl.create_default_context()
+    # Only load the system trust store when nothing else is given: it costs ~20 ms.
     if insecure:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     elif ca_data:
@@ -187,6 +188,8 @@ def ssl_context(
             context = ssl.create_default_context(cafile=ca_file)
         except (OSError, ssl.SSLError) as e:
             raise ConfigError(f"cannot load CA file {ca_file}: {e}") from e
+    else:
+        context = ssl.create_default_context()
     try:
         if credentials.cert_pem and credentials.key_pem:
             with _pem_files(credentials.cert_pem, credentials.key_pem) as (cert, key):
