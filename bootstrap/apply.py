@@ -26,14 +26,83 @@ INVALID_SINCE_LABEL = "kubernetes.io/legacy-token-invalid-since"
 class Applied:
     service_account_uid: str
     service_account_created: bool
-    secret: dict[str, Any]
+    secret: dict[str, Any] | None  # None in TokenRequest mode: no Secret is needed
     secret_created: bool
 
 
-def apply(api: Api, namespace: str, service_account: str, secret: str) -> Applied:
+def apply(
+    api: Api,
+    namespace: str,
+    service_account: str,
+    secret: str | None,
+    roles: tuple[str, ...] = (),
+    cluster_roles: tuple[str, ...] = (),
+) -> Applied:
     uid, sa_created = ensure_service_account(api, namespace, service_account)
+    ensure_bindings(api, namespace, service_account, roles, cluster_roles)
+    if secret is None:
+        return Applied(uid, sa_created, None, False)
     body, secret_created = ensure_token_secret(api, namespace, secret, service_account, uid)
     return Applied(uid, sa_created, body, secret_created)
+
+
+def planned_objects(
+    namespace: str,
+    service_account: str,
+    secret: str | None,
+    roles: tuple[str, ...] = (),
+    cluster_roles: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """What `apply` would create, for --dry-run (the UID is known only after creation)."""
+    objects = [manifests.service_account(namespace, service_account)]
+    objects += [manifests.role_binding(namespace, service_account, r) for r in roles]
+    objects += [
+        manifests.cluster_role_binding(namespace, service_account, r) for r in cluster_roles
+    ]
+    if secret is not None:
+        uid = f"<uid of ServiceAccount {namespace}/{service_account}>"
+        objects.append(manifests.token_secret(namespace, secret, service_account, uid))
+    return objects
+
+
+def ensure_bindings(
+    api: Api,
+    namespace: str,
+    service_account: str,
+    roles: tuple[str, ...],
+    cluster_roles: tuple[str, ...],
+) -> None:
+    """Bind the ServiceAccount to each Role / ClusterRole; reuse a binding that is already ours."""
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    wanted = [
+        (f"{rbac}/namespaces/{namespace}/rolebindings", f"in namespace {namespace}", body)
+        for body in (manifests.role_binding(namespace, service_account, r) for r in roles)
+    ] + [
+        (f"{rbac}/clusterrolebindings", "cluster-wide", body)
+        for body in (
+            manifests.cluster_role_binding(namespace, service_account, r) for r in cluster_roles
+        )
+    ]
+    for path, scope, body in wanted:
+        kind, name = body["kind"], body["metadata"]["name"]
+        resource = kind.lower() + "s"
+        try:
+            existing = api.get(f"{path}/{name}", f"get {resource} {scope}")
+        except NotFoundError:
+            try:
+                api.post(path, body, f"create {resource} {scope}")
+                log.info("%s %s created (%s)", kind, name, body["roleRef"]["name"])
+                continue
+            except ConflictError:
+                existing = api.get(f"{path}/{name}", f"get {resource} {scope}")
+        if (
+            existing.get("roleRef") != body["roleRef"]
+            or existing.get("subjects") != body["subjects"]
+        ):
+            raise ConflictError(
+                f"{kind} {name} already exists with another role or subjects; it is left alone"
+            )
+        log.info("%s %s exists", kind, name)
 
 
 def ensure_service_account(api: Api, namespace: str, name: str) -> tuple[str, bool]:

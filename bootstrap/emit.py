@@ -6,6 +6,9 @@ Formats:
   kubeconfig  standalone (CA embedded, token user, context with namespace); merged
               into an existing file without dropping any of its entries.
   json        one object with the same fields plus the identity and the CA PEM.
+  dotenv      plain KEY=value lines (GitLab dotenv reports, docker --env-file).
+  github      for GitHub Actions: `::add-mask::` for the token on stdout first, then
+              the variables appended to $GITHUB_ENV (and non-secret ones to $GITHUB_OUTPUT).
 
 Files are written atomically: a temp file in the same directory, created with
 mode 0600 (never wider, not even for an instant), fsynced, then renamed over the
@@ -29,7 +32,7 @@ import yaml
 from bootstrap.errors import OutputError
 from bootstrap.kubeconfig import parse
 
-FORMATS = ("env", "kubeconfig", "json")
+FORMATS = ("env", "kubeconfig", "json", "dotenv", "github")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Issued:
     ca_pem: bytes | None
     identity: str
     insecure: bool = False
+    expires_at: str | None = None  # RFC 3339, for short-lived (TokenRequest) tokens
 
     def __repr__(self) -> str:
         return f"Issued(cluster={self.cluster!r}, identity={self.identity!r}, token=<redacted>)"
@@ -60,18 +64,52 @@ def sh_quote(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
+def variables(issued: Issued, cacert: Path | None) -> dict[str, str]:
+    """The variables every shell-ish format carries, in order."""
+    values = {"APISERVER": issued.server, "TOKEN": issued.token}
+    if cacert is not None:
+        values["CACERT"] = str(cacert)
+    values["NAMESPACE"] = issued.namespace
+    if issued.expires_at:
+        values["EXPIRES_AT"] = issued.expires_at
+    return values
+
+
 def render_env(issued: Issued, cacert: Path | None) -> str:
     lines = [
         f"# bootstrap-token: {issued.identity} on cluster {issued.cluster}",
         "# Use: source this file, then",
         '#   curl "$APISERVER/api" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT"',
-        f"export APISERVER={sh_quote(issued.server)}",
-        f"export TOKEN={sh_quote(issued.token)}",
     ]
-    if cacert is not None:
-        lines.append(f"export CACERT={sh_quote(str(cacert))}")
-    lines.append(f"export NAMESPACE={sh_quote(issued.namespace)}")
+    lines += [f"export {k}={sh_quote(v)}" for k, v in variables(issued, cacert).items()]
     return "\n".join(lines) + "\n"
+
+
+def render_dotenv(issued: Issued, cacert: Path | None) -> str:
+    """KEY=value lines, unquoted: docker --env-file and GitLab dotenv take values verbatim."""
+    lines = []
+    for key, value in variables(issued, cacert).items():
+        if "\n" in value or "\r" in value:
+            raise OutputError(f"{key} contains a line break, which dotenv cannot carry")
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def render_github_outputs(issued: Issued, cacert: Path | None) -> str:
+    """Non-secret step outputs for $GITHUB_OUTPUT; the token stays in the masked env."""
+    outputs = {
+        "apiserver": issued.server,
+        "namespace": issued.namespace,
+        "identity": issued.identity,
+        "cacert": str(cacert) if cacert else "",
+        "expires-at": issued.expires_at or "",
+    }
+    return "".join(f"{k}={v}\n" for k, v in outputs.items())
+
+
+def github_mask(issued: Issued) -> str:
+    """Registers the token as a secret with the runner, so it is masked in every log line."""
+    return f"::add-mask::{issued.token}\n"
 
 
 def render_json(issued: Issued, cacert: Path | None) -> str:
@@ -85,6 +123,7 @@ def render_json(issued: Issued, cacert: Path | None) -> str:
         "service_account": issued.service_account,
         "secret": issued.secret,
         "ca_crt": issued.ca_pem.decode("ascii", "replace") if issued.ca_pem else None,
+        "expires_at": issued.expires_at,
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -182,6 +221,16 @@ def read_existing_kubeconfig(path: Path) -> Mapping[str, Any] | None:
         return parse(text, path)
     except Exception as e:
         raise OutputError(f"cannot merge into {path}: {e}; it is left alone") from e
+
+
+def append(path: Path, text: str) -> None:
+    """Append to a file another program owns (e.g. $GITHUB_ENV); one write call."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise OutputError(_write_failure(path, e)) from None
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:

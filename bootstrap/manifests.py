@@ -39,3 +39,27 @@ def token_secret(namespace: str, name: str, service_account: str, uid: str) -> d
     body["metadata"].update(name=name, namespace=namespace)
     body["metadata"]["annotations"] = {SA_NAME_ANNOTATION: service_account, SA_UID_ANNOTATION: uid}
     return body
+
+
+def role_binding(namespace: str, service_account: str, role: str) -> dict[str, Any]:
+    """A RoleBinding granting Role `role` in the ServiceAccount's namespace."""
+    body = copy.deepcopy(template("rolebinding"))
+    body["metadata"].update(name=f"bootstrap-token:{service_account}:{role}", namespace=namespace)
+    body["roleRef"]["name"] = role
+    body["subjects"] = [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}]
+    return body
+
+
+def cluster_role_binding(namespace: str, service_account: str, cluster_role: str) -> dict[str, Any]:
+    """A ClusterRoleBinding granting ClusterRole `cluster_role` cluster-wide."""
+    body = copy.deepcopy(template("clusterrolebinding"))
+    body["metadata"]["name"] = f"bootstrap-token:{namespace}:{service_account}:{cluster_role}"
+    body["roleRef"]["name"] = cluster_role
+    body["subjects"] = [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}]
+    return body
+
+
+def is_managed(body: dict[str, Any]) -> bool:
+    """Whether bootstrap-token created this object (revoke touches nothing else)."""
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(MANAGED_BY[0]) == MANAGED_BY[1])

@@ -1,9 +1,9 @@
 """The whole job, wiring the steps together:
-kubeconfig -> target -> apply -> wait -> verify -> emit.
+kubeconfig -> target -> apply -> wait (or token request) -> verify -> emit.
 
-`Options` is the validated command line; `issue` returns a verified token and
-`write_outputs` puts it where the user asked. Both take their environment
-(variables, home and working directory, streams) as parameters.
+`Options` is the validated command line; `issue` returns a verified token,
+`write_outputs` puts it where the user asked, `revoke_token` undoes it. All take
+their environment (variables, home and working directory, streams) as parameters.
 """
 
 from __future__ import annotations
@@ -12,18 +12,20 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from bootstrap import emit
 from bootstrap.client import Api, Credentials, Deadline, credentials_for
-from bootstrap.errors import ConfigError, OutputError
+from bootstrap.errors import ConfigError, OutputError, UsageError
 from bootstrap.kubeconfig import Kubeconfig, default_paths
 from bootstrap.target import Target, select, validate_name
 
 log = logging.getLogger("bootstrap")
+
+FILE_FORMATS = {"env": "env", "kubeconfig": "kubeconfig", "json": "json", "dotenv": "env"}
 
 
 @dataclass(frozen=True)
@@ -35,18 +37,35 @@ class Options:
     service_account: str = "default"
     secret: str | None = None  # default: <service-account>-token
     format: str = "env"
-    out: str | None = None  # None: ./<cluster>.<format>; "-": stdout
+    out: str | None = None  # None: ./<cluster>.<ext>; "-": stdout; may hold {cluster}
     timeout: float = 60.0
     insecure_skip_tls_verify: bool = False
+    mode: str = "secret"  # or "request" (TokenRequest, short-lived)
+    duration: int = 3600
+    audiences: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    cluster_roles: tuple[str, ...] = ()
+    server: str | None = None  # where to send the bootstrap requests (e.g. kubectl proxy)
 
     @property
-    def secret_name(self) -> str:
+    def secret_name(self) -> str | None:
+        """The token Secret; None in request mode, which needs no Secret."""
+        if self.mode == "request":
+            return None
         return self.secret or f"{self.service_account}-token"
 
     def validate(self) -> Options:
         validate_name(self.namespace, "--namespace")
         validate_name(self.service_account, "--service-account", subdomain=True)
-        validate_name(self.secret_name, "--secret", subdomain=True)
+        validate_name(self.secret or f"{self.service_account}-token", "--secret", subdomain=True)
+        for flag, names in (("--role", self.roles), ("--clusterrole", self.cluster_roles)):
+            for name in names:
+                if not name or "/" in name or "%" in name or name in (".", ".."):
+                    raise UsageError(f"{flag} {name!r} is not a valid role name")
+        if self.server and not self.server.startswith(("https://", "http://")):
+            raise UsageError(f"--server {self.server!r} must be an http:// or https:// URL")
+        if self.audiences and self.mode != "request":
+            raise UsageError("--audience needs --mode request")
         return self
 
 
@@ -68,18 +87,16 @@ class Timings:
         return ", ".join(parts) + f"; total {1000 * (previous - self.start):.0f} ms"
 
 
+def load_kubeconfig(options: Options, environ: Mapping[str, str], home: Path) -> Kubeconfig:
+    return Kubeconfig.from_files(default_paths(options.kubeconfig, environ, home))
+
+
 def load_target(options: Options, environ: Mapping[str, str], home: Path) -> Target:
-    paths = default_paths(options.kubeconfig, environ, home)
-    return select(Kubeconfig.from_files(paths), options.cluster, options.context)
+    return select(load_kubeconfig(options, environ, home), options.cluster, options.context)
 
 
-def issue(options: Options, target: Target, timings: Timings) -> emit.Issued:
-    """Apply, wait, verify: a token that is known to work."""
-    from bootstrap.apply import apply
-    from bootstrap.verify import verify
-    from bootstrap.wait import wait_for_token
-
-    deadline = Deadline(options.timeout)
+def admin_api(options: Options, target: Target, deadline: Deadline) -> Api:
+    """The bootstrap credentials, talking to the cluster (or to --server)."""
     insecure = options.insecure_skip_tls_verify or target.insecure
     if insecure:
         log.warning(
@@ -87,8 +104,8 @@ def issue(options: Options, target: Target, timings: Timings) -> emit.Issued:
             "read the token",
             target.server,
         )
-    admin = Api(
-        target.server,
+    return Api(
+        options.server or target.server,
         credentials_for(target),
         deadline,
         ca_data=target.ca_data,
@@ -97,50 +114,107 @@ def issue(options: Options, target: Target, timings: Timings) -> emit.Issued:
         tls_server_name=target.tls_server_name,
         who=f"user {target.user_name!r} (context {target.context!r})",
     )
+
+
+def issue(
+    options: Options,
+    target: Target,
+    timings: Timings,
+    on_wait: Callable[[float], None] | None = None,
+) -> emit.Issued:
+    """Apply, then wait (or request), then verify: a token that is known to work."""
+    from bootstrap.apply import apply
+    from bootstrap.tokenrequest import request_token
+    from bootstrap.verify import expected_identity, verify
+    from bootstrap.wait import wait_for_token
+
+    deadline = Deadline(options.timeout)
+    admin = admin_api(options, target, deadline)
     timings.mark("connect")
     ns, sa, secret = options.namespace, options.service_account, options.secret_name
-    applied = apply(admin, ns, sa, secret)
+    applied = apply(admin, ns, sa, secret, options.roles, options.cluster_roles)
     timings.mark("apply")
-    token = wait_for_token(admin, ns, secret, deadline, first=applied.secret)
-    timings.mark("wait")
+    expires_at = None
+    if secret is None:
+        token, expiry = request_token(
+            admin, ns, sa, options.duration, options.audiences, _kubeconfig_ca(target)
+        )
+        expires_at = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
+        timings.mark("token request")
+    else:
+        token = wait_for_token(admin, ns, secret, deadline, applied.secret, on_wait)
+        timings.mark("wait")
 
+    insecure = options.insecure_skip_tls_verify or target.insecure
     ca_pem = _kubeconfig_ca(target) or token.ca_pem
-    as_sa = Api(
-        target.server,
-        Credentials(token=token.token),
-        deadline,
-        ca_data=ca_pem,
-        insecure=insecure,
-        tls_server_name=target.tls_server_name,
-        who="the new token",
-    )
-    identity = verify(as_sa, ns, sa)
+    if options.audiences:
+        # A token for other audiences is, by design, refused by the API server.
+        log.info(
+            "token is for audiences %s; not verifiable against the API server", options.audiences
+        )
+        identity = expected_identity(ns, sa)
+    else:
+        as_sa = Api(
+            target.server,
+            Credentials(token=token.token),
+            deadline,
+            ca_data=ca_pem,
+            insecure=insecure,
+            tls_server_name=target.tls_server_name,
+            who="the new token",
+        )
+        identity = verify(as_sa, ns, sa)
+        log.info("verified: the token authenticates as %s", identity)
     timings.mark("verify")
-    log.info("verified: the token authenticates as %s", identity)
     return emit.Issued(
         cluster=target.cluster,
         server=target.server,
         namespace=ns,
         service_account=sa,
-        secret=secret,
+        secret=secret or "",
         token=token.token,
         ca_pem=ca_pem,
         identity=identity,
         insecure=insecure,
+        expires_at=expires_at,
     )
 
 
+def revoke_token(options: Options, target: Target, everything: bool) -> list[str]:
+    from bootstrap.revoke import revoke
+
+    admin = admin_api(options, target, Deadline(options.timeout))
+    secret = options.secret or f"{options.service_account}-token"
+    return revoke(admin, options.namespace, options.service_account, secret, everything)
+
+
 def output_path(options: Options, cwd: Path) -> Path | None:
-    """Where the output goes; None means stdout."""
-    if options.out == "-":
+    """Where the output goes; None means stdout (or, for github, the runner's files)."""
+    if options.out == "-" or options.format == "github":
         return None
     if options.out:
-        return (cwd / Path(options.out).expanduser()).absolute()
-    return cwd / f"{options.cluster}.{options.format}"
+        out = options.out.replace("{cluster}", options.cluster)
+        return (cwd / Path(out).expanduser()).absolute()
+    return cwd / f"{options.cluster}.{FILE_FORMATS[options.format]}"
+
+
+def check_output_location(options: Options, cwd: Path, environ: Mapping[str, str]) -> None:
+    """Fail before any request if the output cannot be written, so nothing is created in vain."""
+    if options.format == "github":
+        if not environ.get("GITHUB_ENV"):
+            raise UsageError("--format github needs $GITHUB_ENV: run it inside GitHub Actions")
+        return
+    out = output_path(options, cwd)
+    if out is not None and not out.parent.is_dir():
+        raise OutputError(f"cannot write {out}: the directory {out.parent} does not exist")
 
 
 def write_outputs(
-    issued: emit.Issued, options: Options, cwd: Path, stdout: IO[str] = sys.stdout
+    issued: emit.Issued,
+    options: Options,
+    cwd: Path,
+    environ: Mapping[str, str],
+    stdout: IO[str] = sys.stdout,
 ) -> Path | None:
     out = output_path(options, cwd)
     if out is not None and not out.parent.is_dir():
@@ -154,9 +228,25 @@ def write_outputs(
     else:
         cacert = None
         if issued.ca_pem:
-            cacert = emit.ca_path_for(out, issued.cluster, cwd)
+            base = Path(environ.get("RUNNER_TEMP") or cwd) if options.format == "github" else cwd
+            cacert = emit.ca_path_for(out, issued.cluster, base)
             emit.write_atomic(cacert, issued.ca_pem, 0o644)
-        render = emit.render_env if options.format == "env" else emit.render_json
+        if options.format == "github":
+            # The mask must reach the runner before the token can appear anywhere else.
+            stdout.write(emit.github_mask(issued))
+            stdout.flush()
+            emit.append(Path(environ["GITHUB_ENV"]), emit.render_dotenv(issued, cacert))
+            if environ.get("GITHUB_OUTPUT"):
+                emit.append(
+                    Path(environ["GITHUB_OUTPUT"]), emit.render_github_outputs(issued, cacert)
+                )
+            log.info("exported APISERVER, TOKEN, CACERT, NAMESPACE to $GITHUB_ENV")
+            return None
+        render = {
+            "env": emit.render_env,
+            "json": emit.render_json,
+            "dotenv": emit.render_dotenv,
+        }[options.format]
         text = render(issued, cacert)
     if out is None:
         stdout.write(text)

@@ -1,0 +1,64 @@
+"""Several clusters at once: bounded concurrency, one failure never stops the
+others, and a summary table says which cluster did what."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from bootstrap.errors import BootstrapError
+
+log = logging.getLogger("bootstrap")
+
+FLEET_FAILED = 10  # exit code when some clusters of a fleet failed
+
+_current = threading.local()
+
+
+def current_cluster() -> str | None:
+    """The cluster the calling thread works on (for log prefixes)."""
+    return getattr(_current, "cluster", None)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    cluster: str
+    ok: bool
+    detail: str
+    exit_code: int = 0
+
+
+def run_all(clusters: list[str], job: Callable[[str], str], parallel: int) -> list[Outcome]:
+    """Run `job(cluster)` for each cluster, at most `parallel` at a time, in input order."""
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(clusters)))) as pool:
+        futures = [pool.submit(_one, cluster, job) for cluster in clusters]
+        return [future.result() for future in futures]
+
+
+def _one(cluster: str, job: Callable[[str], str]) -> Outcome:
+    _current.cluster = cluster
+    try:
+        return Outcome(cluster, True, job(cluster))
+    except BootstrapError as e:
+        return Outcome(cluster, False, str(e), e.exit_code)
+    except Exception as e:
+        log.debug("internal error", exc_info=True)
+        return Outcome(
+            cluster, False, f"internal error ({type(e).__name__}); rerun with --debug", 1
+        )
+    finally:
+        _current.cluster = None
+
+
+def render_summary(outcomes: list[Outcome]) -> str:
+    width = max(len("CLUSTER"), *(len(o.cluster) for o in outcomes))
+    lines = [f"{'CLUSTER':<{width}}  {'RESULT':<6}  DETAIL"]
+    lines += [
+        f"{o.cluster:<{width}}  {'ok' if o.ok else 'FAILED':<6}  {o.detail}" for o in outcomes
+    ]
+    failed = sum(not o.ok for o in outcomes)
+    lines.append(f"{len(outcomes) - failed} of {len(outcomes)} clusters ok")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,69 @@
+"""Step 4, short-lived variant (--mode request): ask the TokenRequest API for a
+token, as `kubectl create token` does, instead of waiting for a Secret.
+
+The server may shorten the requested lifetime without saying so (its
+--service-account-max-token-expiration, or a managed provider's cap), so the
+real expiry is read from `status.expirationTimestamp` and reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+
+from bootstrap.client import Api
+from bootstrap.errors import ApiError, UsageError
+from bootstrap.wait import Token
+
+log = logging.getLogger("bootstrap")
+
+MIN_DURATION = 600  # the API's minimum expirationSeconds
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+def parse_duration(text: str) -> int:
+    """'1h', '90m', '1h30m', '3600s' or '3600' -> seconds (at least 10 minutes)."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or not match or not any(match.groups()):
+        raise UsageError(f"--duration {text!r} is not a duration like 1h, 30m, 1h30m or 3600s")
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total < MIN_DURATION:
+        raise UsageError(f"--duration {text!r} is too short: the API's minimum is 10m")
+    return total
+
+
+def request_token(
+    api: Api,
+    namespace: str,
+    service_account: str,
+    seconds: int,
+    audiences: tuple[str, ...],
+    ca_pem: bytes | None,
+) -> tuple[Token, datetime]:
+    spec: dict[str, object] = {"expirationSeconds": seconds}
+    if audiences:
+        spec["audiences"] = list(audiences)
+    body = api.post(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec},
+        f"create serviceaccounts/token in namespace {namespace}",
+    )
+    status = body.get("status") or {}
+    token, expires = status.get("token"), status.get("expirationTimestamp")
+    if not isinstance(token, str) or not token or not isinstance(expires, str):
+        raise ApiError("the TokenRequest came back without a token or expiry")
+    try:
+        expires_at = datetime.fromisoformat(expires.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError as e:
+        raise ApiError(f"the TokenRequest's expirationTimestamp {expires!r} is not a time") from e
+    granted = (expires_at - datetime.now(UTC)).total_seconds()
+    if granted < seconds - 60:
+        log.warning(
+            "warning: asked for %d s but the server granted %d s (it caps token lifetimes)",
+            seconds,
+            granted,
+        )
+    log.info("short-lived token expires at %s", expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return Token(token=token, ca_pem=ca_pem, namespace=namespace), expires_at
