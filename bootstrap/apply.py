@@ -5,11 +5,18 @@ does not exist (or has another UID), so the ServiceAccount comes first and its
 UID goes into the Secret's annotation. The Secret is never added to the
 ServiceAccount's `secrets` list (legacy-token clean-up only touches those).
 Running twice reuses both objects, so it yields the same token.
+
+A legacy token is a pure function of the namespace, the ServiceAccount's name
+and UID, and the Secret's name: deleting a Secret and creating it again under the
+same name brings the very same token back. So `rotate` (`fresh=True`) creates a
+Secret with a new name, `<base>-<random>`, and lookups find such rotated Secrets
+by their managed-by label and service-account annotation.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +27,7 @@ from bootstrap.errors import ApiError, ConflictError, NotFoundError
 log = logging.getLogger("bootstrap")
 
 INVALID_SINCE_LABEL = "kubernetes.io/legacy-token-invalid-since"
+MANAGED_SELECTOR = "app.kubernetes.io%2Fmanaged-by%3Dbootstrap-token"
 
 
 @dataclass(frozen=True)
@@ -37,12 +45,15 @@ def apply(
     secret: str | None,
     roles: tuple[str, ...] = (),
     cluster_roles: tuple[str, ...] = (),
+    fresh: bool = False,
 ) -> Applied:
     uid, sa_created = ensure_service_account(api, namespace, service_account)
     ensure_bindings(api, namespace, service_account, roles, cluster_roles)
     if secret is None:
         return Applied(uid, sa_created, None, False)
-    body, secret_created = ensure_token_secret(api, namespace, secret, service_account, uid)
+    body, secret_created = ensure_token_secret(
+        api, namespace, secret, service_account, uid, fresh=fresh
+    )
     return Applied(uid, sa_created, body, secret_created)
 
 
@@ -130,27 +141,69 @@ def ensure_service_account(api: Api, namespace: str, name: str) -> tuple[str, bo
 
 
 def ensure_token_secret(
-    api: Api, namespace: str, name: str, service_account: str, uid: str
+    api: Api, namespace: str, base: str, service_account: str, uid: str, fresh: bool = False
 ) -> tuple[dict[str, Any], bool]:
+    """Reuse the token Secret `base` (or its newest rotated successor), else create one.
+
+    With `fresh`, always create a Secret under a new name (see the module docstring).
+    """
+    path = f"/api/v1/namespaces/{namespace}/secrets"
+    if not fresh:
+        existing = find_token_secrets(api, namespace, base, service_account)
+        if existing:
+            body = existing[0]
+            name = body["metadata"]["name"]
+            check_reusable(body, namespace, name, service_account, uid)
+            log.info("Secret %s/%s exists, reusing it", namespace, name)
+            return body, False
+    name = f"{base}-{secrets.token_hex(3)}" if fresh else base
+    try:
+        body = api.post(
+            path,
+            manifests.token_secret(namespace, name, service_account, uid),
+            f"create secrets in namespace {namespace}",
+        )
+    except ConflictError:  # created concurrently, or by our own retried request
+        body = api.get(f"{path}/{name}", f"get secrets in namespace {namespace}")
+        check_reusable(body, namespace, name, service_account, uid)
+    log.info("Secret %s/%s created", namespace, name)
+    return body, True
+
+
+def find_token_secrets(
+    api: Api, namespace: str, base: str, service_account: str
+) -> list[dict[str, Any]]:
+    """The Secret named `base` if it exists, else the rotated ones (`base-*`) that
+    bootstrap-token made for this ServiceAccount, newest first."""
     path = f"/api/v1/namespaces/{namespace}/secrets"
     what = f"get secrets in namespace {namespace}"
-    created = False
     try:
-        body = api.get(f"{path}/{name}", what)
+        return [api.get(f"{path}/{base}", what)]
     except NotFoundError:
-        try:
-            body = api.post(
-                path,
-                manifests.token_secret(namespace, name, service_account, uid),
-                f"create secrets in namespace {namespace}",
-            )
-            created = True
-        except ConflictError:
-            body = api.get(f"{path}/{name}", what)
-    if not created:
-        check_reusable(body, namespace, name, service_account, uid)
-    log.info("Secret %s/%s %s", namespace, name, "created" if created else "exists, reusing it")
-    return body, created
+        pass
+    return rotated_secrets(api, namespace, base, service_account)
+
+
+def rotated_secrets(
+    api: Api, namespace: str, base: str, service_account: str
+) -> list[dict[str, Any]]:
+    listing = api.get(
+        f"/api/v1/namespaces/{namespace}/secrets?labelSelector={MANAGED_SELECTOR}",
+        f"list secrets in namespace {namespace}",
+    )
+    found = [
+        item
+        for item in listing.get("items") or []
+        if item.get("type") == manifests.TOKEN_SECRET_TYPE
+        and str(item.get("metadata", {}).get("name", "")).startswith(f"{base}-")
+        and (item["metadata"].get("annotations") or {}).get(manifests.SA_NAME_ANNOTATION)
+        == service_account
+    ]
+    found.sort(
+        key=lambda s: (s["metadata"].get("creationTimestamp", ""), s["metadata"]["name"]),
+        reverse=True,
+    )
+    return found
 
 
 def check_reusable(

@@ -15,6 +15,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import click
@@ -259,9 +260,11 @@ def issue_command(**flags: Any) -> None:
 def rotate_command(**flags: Any) -> None:
     """Replace the token and rewrite the outputs; the old token stops working.
 
-    In secret mode the token Secret is deleted (which revokes its token) and made
-    again. In request mode a new short-lived token is issued; the old one cannot
-    be revoked alone and lives until it expires.
+    In secret mode a token Secret under a fresh name (SECRET-xxxxxx) is created,
+    verified and written out, and only then are the previous Secrets deleted,
+    which revokes their tokens. (A legacy token is derived from the Secret's name,
+    so re-creating the same name would bring the same token back.) In request mode
+    a new short-lived token is issued; the old one lives until it expires.
     """
     _boundary(flags, lambda: _issue(flags, rotate=True))
 
@@ -390,9 +393,8 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
             target.user_name,
             target.context,
         )
-        if rotate and options.secret_name:
-            gone = run.revoke_token(options, target, everything=False)
-            log.info("rotating: %s", ", ".join(gone) or "no previous token Secret")
+        if rotate:
+            options = replace(options, rotate=True)
         progress = _Progress(quiet=flags["quiet"] or len(clusters) > 1)
         try:
             issued = run.issue(options, target, timings, progress.update)
@@ -400,6 +402,10 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
             progress.done()
         out = run.write_outputs(issued, options, cwd, environ)
         timings.mark("emit")
+        if rotate and options.secret_name:
+            # Only now that the new token works and is written does the old one go.
+            gone = run.revoke_token(options, target, everything=False, keep=issued.secret)
+            log.info("rotated: revoked %s", ", ".join(gone) or "nothing (no previous token)")
         log.debug("timings: %s", timings.summary())
         return f"{issued.identity} -> {out or options.format}"
 

@@ -14,6 +14,7 @@ from contextlib import suppress
 from typing import Any
 
 from bootstrap import manifests
+from bootstrap.apply import rotated_secrets
 from bootstrap.client import Api
 from bootstrap.errors import ConflictError, NotFoundError
 
@@ -23,14 +24,25 @@ RBAC = "/apis/rbac.authorization.k8s.io/v1"
 
 
 def revoke(
-    api: Api, namespace: str, service_account: str, secret: str | None, everything: bool
+    api: Api,
+    namespace: str,
+    service_account: str,
+    secret: str,
+    everything: bool,
+    keep: str | None = None,
 ) -> list[str]:
-    """Delete the token Secret (and with `everything` the SA and bindings); return what went."""
+    """Delete the token Secret `secret` and its rotated successors (`secret-*`), except
+    `keep`; with `everything` also the SA and bindings. Return what went."""
     deleted: list[str] = []
-    if secret is not None:
-        path = f"/api/v1/namespaces/{namespace}/secrets/{secret}"
-        if _delete_if_ours(api, path, f"Secret {namespace}/{secret}", "secrets", namespace):
-            deleted.append(f"Secret {namespace}/{secret}")
+    names = [secret] + [
+        s["metadata"]["name"] for s in rotated_secrets(api, namespace, secret, service_account)
+    ]
+    for name in names:
+        if name == keep:
+            continue
+        path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
+        if _delete_if_ours(api, path, f"Secret {namespace}/{name}", "secrets", namespace):
+            deleted.append(f"Secret {namespace}/{name}")
     if not everything:
         return deleted
     subject = {"kind": "ServiceAccount", "name": service_account, "namespace": namespace}

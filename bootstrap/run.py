@@ -46,6 +46,7 @@ class Options:
     roles: tuple[str, ...] = ()
     cluster_roles: tuple[str, ...] = ()
     server: str | None = None  # where to send the bootstrap requests (e.g. kubectl proxy)
+    rotate: bool = False  # make a token Secret under a fresh name (see apply.py)
 
     @property
     def secret_name(self) -> str | None:
@@ -132,7 +133,9 @@ def issue(
     admin = admin_api(options, target, deadline)
     timings.mark("connect")
     ns, sa, secret = options.namespace, options.service_account, options.secret_name
-    applied = apply(admin, ns, sa, secret, options.roles, options.cluster_roles)
+    applied = apply(
+        admin, ns, sa, secret, options.roles, options.cluster_roles, fresh=options.rotate
+    )
     timings.mark("apply")
     expires_at = None
     if secret is None:
@@ -142,6 +145,7 @@ def issue(
         expires_at = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
         timings.mark("token request")
     else:
+        secret = (applied.secret or {}).get("metadata", {}).get("name", secret)
         token = wait_for_token(admin, ns, secret, deadline, applied.secret, on_wait)
         timings.mark("wait")
 
@@ -180,12 +184,15 @@ def issue(
     )
 
 
-def revoke_token(options: Options, target: Target, everything: bool) -> list[str]:
+def revoke_token(
+    options: Options, target: Target, everything: bool, keep: str | None = None
+) -> list[str]:
+    """Delete the token Secret(s) of the ServiceAccount, except `keep` (rotate's new one)."""
     from bootstrap.revoke import revoke
 
     admin = admin_api(options, target, Deadline(options.timeout))
     secret = options.secret or f"{options.service_account}-token"
-    return revoke(admin, options.namespace, options.service_account, secret, everything)
+    return revoke(admin, options.namespace, options.service_account, secret, everything, keep)
 
 
 def output_path(options: Options, cwd: Path) -> Path | None:
