@@ -45,6 +45,13 @@ log = logging.getLogger("bootstrap")
 
 MAX_BODY = 4 * 1024 * 1024  # a Secret or Status is a few KB; anything this big is hostile
 REQUEST_TIMEOUT = 10.0
+# Retries stop this long before the deadline so the last attempt has time to fail
+# for its real reason (e.g. "connection refused") rather than a squeezed timeout.
+_LAST_TRY = 0.25
+
+
+class DeadlineReached(UnreachableError):
+    """The run's --timeout ran out before a request could be sent."""
 
 
 class Deadline:
@@ -266,7 +273,7 @@ class Api:
     ) -> dict[str, Any]:
         timeout = min(REQUEST_TIMEOUT, self.deadline.remaining())
         if timeout <= 0:
-            raise UnreachableError(f"no time left to {what} (--timeout reached)")
+            raise DeadlineReached(f"no time left to {what} (--timeout reached)")
         headers = dict(self._headers)
         payload = None
         if body is not None:
@@ -359,14 +366,18 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _network_reason(error: BaseException) -> str:
+    # Order matters: in urllib3 2 NameResolutionError < NewConnectionError < ConnectTimeoutError.
+    if isinstance(error, urllib3.exceptions.NameResolutionError):
+        return "host name does not resolve"
+    if isinstance(error, urllib3.exceptions.NewConnectionError):
+        text = str(error).lower()
+        if "refused" in text:
+            return "connection refused"
+        return "connection timed out" if "timed out" in text else "cannot connect"
     if isinstance(error, urllib3.exceptions.ConnectTimeoutError):
         return "connection timed out"
     if isinstance(error, urllib3.exceptions.ReadTimeoutError):
         return "no response within the request timeout"
-    if isinstance(error, urllib3.exceptions.NewConnectionError):
-        return "connection refused" if "refused" in str(error).lower() else "cannot connect"
-    if isinstance(error, urllib3.exceptions.NameResolutionError):
-        return "host name does not resolve"
     if isinstance(error, urllib3.exceptions.ProtocolError):
         return "connection reset or closed by the server"
     return type(error).__name__
@@ -387,7 +398,7 @@ def _tls_message(server: str, error: BaseException) -> str:
 def _stop_at_deadline(deadline: Deadline) -> tenacity.stop.stop_base:
     class StopAtDeadline(tenacity.stop.stop_base):
         def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-            return deadline.remaining() <= 0.01
+            return deadline.remaining() <= _LAST_TRY
 
     return StopAtDeadline()
 
@@ -403,7 +414,7 @@ def _wait_for_server(deadline: Deadline) -> tenacity.wait.wait_base:
             error = outcome.exception() if outcome else None
             if isinstance(error, TransientError) and error.retry_after is not None:
                 delay = error.retry_after
-            return max(0.0, min(delay, deadline.remaining() - 0.01))
+            return max(0.0, min(delay, deadline.remaining() - _LAST_TRY))
 
     return WaitForServer()
 

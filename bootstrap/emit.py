@@ -281,6 +281,7 @@ def _write_failure(path: Path, error: OSError) -> str:
         errno.EROFS: "the file system is read-only",
         errno.ENOSPC: "no space left on the device",
         errno.EDQUOT: "disk quota exceeded",
+        errno.EFBIG: "file too large for the device or the size limit",
         errno.EISDIR: "it is a directory",
         errno.ENOTDIR: "a parent is not a directory",
     }

@@ -20,7 +20,7 @@ from typing import Any
 
 import tenacity
 
-from bootstrap.client import Api, Deadline
+from bootstrap.client import Api, Deadline, DeadlineReached
 from bootstrap.errors import ApiError, ConflictError, NotFoundError, WaitTimeout
 
 log = logging.getLogger("bootstrap")
@@ -68,17 +68,17 @@ def wait_for_token(
         elapsed = time.monotonic() - started
         cap = 0.05 if elapsed < FAST_PHASE else 0.5
         delay: float = min(cap, 0.01 * 2.0 ** (retry_state.attempt_number - 1))
-        return max(0.0, min(delay, deadline.remaining()))
+        return max(0.0, min(delay, deadline.remaining() - 0.05))
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(_NotYet),
-        stop=tenacity.stop_before_delay(max(0.0, deadline.remaining())),
+        stop=lambda _: deadline.remaining() <= 0.05,
         wait=backoff,
         reraise=True,
     )
     try:
         token: Token = retrying(poll)
-    except _NotYet:
+    except (_NotYet, DeadlineReached):
         raise WaitTimeout(
             f"timed out after {deadline.seconds:g} s waiting for the token controller to fill "
             f"Secret {namespace}/{secret}: it seems not to be running (kube-controller-manager "

@@ -1,0 +1,757 @@
+"""bootstrap.emit: the env/json/kubeconfig renderings and the atomic, 0600 file writes."""
+
+from __future__ import annotations
+
+import base64
+import errno
+import json
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bootstrap import emit
+from bootstrap.emit import (
+    Issued,
+    append,
+    backup,
+    ca_path_for,
+    github_mask,
+    render_dotenv,
+    render_env,
+    render_github_outputs,
+    render_json,
+    render_kubeconfig,
+    sh_quote,
+    variables,
+    write_atomic,
+)
+from bootstrap.errors import OutputError
+from bootstrap.kubeconfig import Kubeconfig
+from bootstrap.run import Options, output_path
+from bootstrap.target import select
+
+CA_PEM = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+
+ISSUED = Issued(
+    cluster="dev",
+    server="https://127.0.0.1:6443",
+    namespace="ci",
+    service_account="deployer",
+    secret="deployer-token",
+    token=TOKEN,
+    ca_pem=CA_PEM,
+    identity="system:serviceaccount:ci:deployer",
+)
+
+HOSTILE = [
+    "it's",
+    'say "hi"',
+    "$(touch pwned-subst)",
+    "`touch pwned-backtick`",
+    "${HOME}$HOME",
+    "line one\nline two\n",
+    "back\\slash\\n\\",
+    "'",
+    '"',
+    "''\"\"'\"'",
+    "; touch pwned-semicolon; #",
+    "a\tb\rc",
+    "!!:0 *?[x] ~ & | < > ",
+    "ünïcødé ✓",
+    " leading and trailing ",
+    "",
+]
+
+SHELLS = [
+    pytest.param("sh", id="sh"),
+    pytest.param("bash", id="bash"),
+    pytest.param(
+        "zsh",
+        id="zsh",
+        marks=pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed"),
+    ),
+]
+
+VARS = ("APISERVER", "TOKEN", "CACERT", "NAMESPACE")
+
+
+def source_and_dump(shell: str, script: Path, cwd: Path) -> dict[str, str]:
+    """Source `script` in `shell` with an empty environment; return the exported variables."""
+    process = subprocess.run(
+        [shell, "-c", '. "$1" && exec env -0', shell, str(script)],
+        cwd=cwd,
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        check=True,
+        timeout=10,
+    )
+    exported = {}
+    for item in process.stdout.decode("utf-8").split("\0"):
+        if item:
+            key, _, value = item.partition("=")
+            exported[key] = value
+    return exported
+
+
+# --- env ----------------------------------------------------------------------------
+
+
+def test_render_env_text() -> None:
+    text = render_env(ISSUED, Path("/out/dev.ca.crt"))
+    assert text.endswith("\n")
+    exports = [line for line in text.splitlines() if not line.startswith("#")]
+    assert exports == [
+        "export APISERVER='https://127.0.0.1:6443'",
+        f"export TOKEN='{TOKEN}'",
+        "export CACERT='/out/dev.ca.crt'",
+        "export NAMESPACE='ci'",
+    ]
+
+
+def test_render_env_without_ca_has_no_cacert() -> None:
+    text = render_env(ISSUED, None)
+    assert "CACERT=" not in text.replace('"$CACERT"', "")
+    assert "export NAMESPACE='ci'" in text
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_sourcing_env_exports_exact_values(shell: str, tmp_path: Path) -> None:
+    script = tmp_path / "dev.env"
+    script.write_text(render_env(ISSUED, tmp_path / "dev.ca.crt"))
+    exported = source_and_dump(shell, script, tmp_path)
+    assert exported["APISERVER"] == ISSUED.server
+    assert exported["TOKEN"] == TOKEN
+    assert exported["CACERT"] == str(tmp_path / "dev.ca.crt")
+    assert exported["NAMESPACE"] == "ci"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_sourcing_env_with_hostile_values(shell: str, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    for i, value in enumerate(HOSTILE):
+        other = HOSTILE[(i + 1) % len(HOSTILE)]
+        issued = replace(ISSUED, server=value, token=other, namespace=value + other)
+        cacert = Path("/tmp") / (other + "-ca.crt")
+        script = tmp_path / f"{i}.env"
+        script.write_text(render_env(issued, cacert))
+        exported = source_and_dump(shell, script, work)
+        got = {k: exported.get(k) for k in VARS}
+        assert got == {
+            "APISERVER": value,
+            "TOKEN": other,
+            "CACERT": str(cacert),
+            "NAMESPACE": value + other,
+        }, f"value #{i}: {value!r}"
+    assert list(work.iterdir()) == [], "sourcing the env file ran a command"
+
+
+@pytest.mark.xfail(
+    reason="BUG: emit.render_env puts the cluster name (and identity) unquoted into a "
+    "'# ...' comment line; a newline in it ends the comment and the rest runs as shell "
+    "code when the file is sourced",
+    raises=AssertionError,
+    strict=True,
+)
+def test_cluster_name_with_newline_does_not_run_code(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    issued = replace(ISSUED, cluster="dev\ntouch pwned-cluster-name")
+    script = tmp_path / "x.env"
+    script.write_text(render_env(issued, None))
+    source_and_dump("sh", script, work)
+    assert list(work.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def sh_path() -> Iterator[str]:
+    path = shutil.which("sh")
+    assert path is not None
+    yield path
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\0")))
+def test_sh_quote_round_trips_any_text(sh_path: str, value: str) -> None:
+    process = subprocess.run(
+        [sh_path, "-c", "printf '%s' " + sh_quote(value)],
+        capture_output=True,
+        timeout=10,
+        check=True,
+    )
+    assert process.stdout.decode("utf-8") == value
+
+
+def test_sh_quote_examples() -> None:
+    assert sh_quote("") == "''"
+    assert sh_quote("abc") == "'abc'"
+    assert sh_quote("it's") == "'it'\"'\"'s'"
+
+
+# --- json ---------------------------------------------------------------------------
+
+
+def test_render_json() -> None:
+    document = json.loads(render_json(ISSUED, Path("/out/dev.ca.crt")))
+    assert document == {
+        "apiserver": ISSUED.server,
+        "token": TOKEN,
+        "cacert": "/out/dev.ca.crt",
+        "namespace": "ci",
+        "identity": "system:serviceaccount:ci:deployer",
+        "cluster": "dev",
+        "service_account": "deployer",
+        "secret": "deployer-token",
+        "ca_crt": CA_PEM.decode(),
+        "expires_at": None,
+    }
+
+
+def test_render_json_without_ca_and_with_hostile_values() -> None:
+    issued = replace(ISSUED, ca_pem=None, server=HOSTILE[5], token='"}\n{"x": 1')
+    document = json.loads(render_json(issued, None))
+    assert document["cacert"] is None and document["ca_crt"] is None
+    assert document["apiserver"] == HOSTILE[5]
+    assert document["token"] == '"}\n{"x": 1'
+
+
+def test_expiry_of_short_lived_tokens_is_carried() -> None:
+    issued = replace(ISSUED, expires_at="2030-01-02T03:04:05Z")
+    assert json.loads(render_json(issued, None))["expires_at"] == "2030-01-02T03:04:05Z"
+    assert "export EXPIRES_AT='2030-01-02T03:04:05Z'\n" in render_env(issued, None)
+    assert "EXPIRES_AT=2030-01-02T03:04:05Z\n" in render_dotenv(issued, None)
+    assert "expires-at=2030-01-02T03:04:05Z\n" in render_github_outputs(issued, None)
+
+
+def test_variables_order_and_optional_ones() -> None:
+    assert list(variables(ISSUED, Path("/ca"))) == ["APISERVER", "TOKEN", "CACERT", "NAMESPACE"]
+    assert list(variables(ISSUED, None)) == ["APISERVER", "TOKEN", "NAMESPACE"]
+    expiring = replace(ISSUED, expires_at="2030-01-01T00:00:00Z")
+    assert list(variables(expiring, None))[-1] == "EXPIRES_AT"
+
+
+# --- dotenv and github ------------------------------------------------------------------
+
+
+def test_render_dotenv_is_verbatim_key_value_lines() -> None:
+    issued = replace(ISSUED, server="https://h/$(x)'\"`", namespace="ci")
+    assert render_dotenv(issued, Path("/out/dev.ca.crt")) == (
+        f"APISERVER=https://h/$(x)'\"`\nTOKEN={TOKEN}\nCACERT=/out/dev.ca.crt\nNAMESPACE=ci\n"
+    )
+
+
+@pytest.mark.parametrize("field", ["server", "token", "namespace"])
+@pytest.mark.parametrize("line_break", ["\n", "\r", "\r\n"])
+def test_render_dotenv_refuses_line_breaks(field: str, line_break: str) -> None:
+    secret = f"s3cr3t{line_break}INJECTED=1"
+    with pytest.raises(OutputError) as e:
+        render_dotenv(replace(ISSUED, **{field: secret}), None)
+    assert "line break" in str(e.value)
+    assert "s3cr3t" not in str(e.value)
+
+
+def test_render_dotenv_refuses_a_cacert_path_with_a_line_break() -> None:
+    with pytest.raises(OutputError, match="CACERT contains a line break"):
+        render_dotenv(ISSUED, Path("/tmp/a\nb.ca.crt"))
+
+
+def test_render_github_outputs_has_no_token() -> None:
+    text = render_github_outputs(ISSUED, Path("/runner/tmp/dev.ca.crt"))
+    assert text == (
+        f"apiserver={ISSUED.server}\n"
+        "namespace=ci\n"
+        "identity=system:serviceaccount:ci:deployer\n"
+        "cacert=/runner/tmp/dev.ca.crt\n"
+        "expires-at=\n"
+    )
+    assert TOKEN not in text
+    assert "cacert=\n" in render_github_outputs(ISSUED, None)
+
+
+def test_github_mask() -> None:
+    assert github_mask(ISSUED) == f"::add-mask::{TOKEN}\n"
+
+
+def test_append_creates_0600_and_appends(tmp_path: Path) -> None:
+    path = tmp_path / "github_env"
+    append(path, "A=1\n")
+    append(path, "B=2\n")
+    assert path.read_text() == "A=1\nB=2\n"
+    assert mode_of(path) == 0o600
+
+
+def test_append_keeps_the_mode_of_an_existing_file(tmp_path: Path) -> None:
+    path = tmp_path / "github_env"
+    path.write_text("X=0\n")
+    path.chmod(0o644)
+    append(path, "A=1\n")
+    assert path.read_text() == "X=0\nA=1\n"
+    assert mode_of(path) == 0o644
+
+
+def test_append_to_a_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="the directory does not exist"):
+        append(tmp_path / "missing" / "env", "A=1\n")
+
+
+# --- kubeconfig ---------------------------------------------------------------------
+
+
+def load(text: str) -> dict[str, Any]:
+    document = yaml.safe_load(text)
+    assert isinstance(document, dict)
+    return document
+
+
+def named(document: dict[str, Any], section: str, name: str) -> list[dict[str, Any]]:
+    return [e for e in document[section] if e.get("name") == name]
+
+
+def test_standalone_kubeconfig() -> None:
+    document = load(render_kubeconfig(ISSUED))
+    name = "ci/deployer@dev"
+    assert ISSUED.entry_name == name
+    assert document["apiVersion"] == "v1" and document["kind"] == "Config"
+    assert document["current-context"] == name
+    assert document["clusters"] == [
+        {
+            "name": "dev",
+            "cluster": {
+                "server": ISSUED.server,
+                "certificate-authority-data": base64.b64encode(CA_PEM).decode(),
+            },
+        }
+    ]
+    assert document["users"] == [{"name": name, "user": {"token": TOKEN}}]
+    assert document["contexts"] == [
+        {"name": name, "context": {"cluster": "dev", "user": name, "namespace": "ci"}}
+    ]
+
+
+def test_standalone_kubeconfig_is_usable_by_our_own_reader(tmp_path: Path) -> None:
+    path = tmp_path / "out.kubeconfig"
+    path.write_text(render_kubeconfig(ISSUED))
+    target = select(Kubeconfig.from_files([path]), "dev")
+    assert target.server == ISSUED.server
+    assert target.ca_data == CA_PEM
+    assert dict(target.user) == {"token": TOKEN}
+    assert target.context == ISSUED.entry_name
+
+
+def test_standalone_kubeconfig_insecure_has_no_ca() -> None:
+    cluster = load(render_kubeconfig(replace(ISSUED, insecure=True)))["clusters"][0]["cluster"]
+    assert cluster == {"server": ISSUED.server, "insecure-skip-tls-verify": True}
+
+
+def test_standalone_kubeconfig_without_ca() -> None:
+    cluster = load(render_kubeconfig(replace(ISSUED, ca_pem=None)))["clusters"][0]["cluster"]
+    assert cluster == {"server": ISSUED.server}
+
+
+def existing_config() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {"colors": True},
+        "current-context": "prod-admin",
+        "clusters": [
+            {"name": "prod", "cluster": {"server": "https://prod", "certificate-authority": "/p"}},
+            {"name": "dev", "cluster": {"server": "https://127.0.0.1:6443/", "extensions": []}},
+            {"name": "staging", "cluster": {"server": "https://staging"}},
+        ],
+        "users": [
+            {"name": "prod-admin", "user": {"client-certificate-data": "Q0VSVA=="}},
+            {"name": "oidc", "user": {"exec": {"command": "kubelogin", "args": ["get-token"]}}},
+        ],
+        "contexts": [
+            {"name": "prod-admin", "context": {"cluster": "prod", "user": "prod-admin"}},
+            {"name": "dev-oidc", "context": {"cluster": "dev", "user": "oidc", "namespace": "x"}},
+        ],
+        "extra-top-level": {"kept": "yes"},
+    }
+
+
+def test_merge_keeps_every_existing_entry() -> None:
+    existing = existing_config()
+    merged = load(render_kubeconfig(ISSUED, existing))
+    for section in ("clusters", "users", "contexts"):
+        for entry in existing[section]:
+            assert entry in merged[section], f"{section} lost {entry['name']}"
+    assert merged["preferences"] == {"colors": True}
+    assert merged["extra-top-level"] == {"kept": "yes"}
+    # The same-named cluster with the same server (modulo a trailing slash) is left as is.
+    assert named(merged, "clusters", "dev") == [existing["clusters"][1]]
+    assert len(merged["clusters"]) == 3
+    name = ISSUED.entry_name
+    assert named(merged, "users", name) == [{"name": name, "user": {"token": TOKEN}}]
+    assert named(merged, "contexts", name) == [
+        {"name": name, "context": {"cluster": "dev", "user": name, "namespace": "ci"}}
+    ]
+    assert merged["current-context"] == "prod-admin"
+
+
+def test_merge_does_not_mutate_the_existing_document() -> None:
+    existing = existing_config()
+    render_kubeconfig(ISSUED, existing)
+    assert existing == existing_config()
+
+
+def test_rerun_replaces_our_user_and_context() -> None:
+    first = load(render_kubeconfig(ISSUED, existing_config()))
+    rerun = replace(ISSUED, token="new-token")
+    second = load(render_kubeconfig(rerun, first))
+    name = ISSUED.entry_name
+    assert named(second, "users", name) == [{"name": name, "user": {"token": "new-token"}}]
+    assert len(named(second, "contexts", name)) == 1
+    for section in ("clusters", "users", "contexts"):
+        assert len(second[section]) == len(first[section])
+    assert TOKEN not in yaml.safe_dump(second)
+
+
+def test_rerun_replaces_a_stale_user_of_our_name() -> None:
+    name = ISSUED.entry_name
+    existing = {
+        "users": [{"name": name, "user": {"token": "stale", "client-key": "/k"}}],
+        "contexts": [{"name": name, "context": {"cluster": "dev", "user": name, "namespace": "o"}}],
+    }
+    merged = load(render_kubeconfig(ISSUED, existing))
+    assert merged["users"] == [{"name": name, "user": {"token": TOKEN}}]
+    assert merged["contexts"][0]["context"]["namespace"] == "ci"
+
+
+def test_merge_adds_our_cluster_when_missing() -> None:
+    existing = existing_config()
+    existing["clusters"] = [c for c in existing["clusters"] if c["name"] != "dev"]
+    merged = load(render_kubeconfig(ISSUED, existing))
+    assert named(merged, "clusters", "dev") == [
+        {
+            "name": "dev",
+            "cluster": {
+                "server": ISSUED.server,
+                "certificate-authority-data": base64.b64encode(CA_PEM).decode(),
+            },
+        }
+    ]
+
+
+def test_merge_refuses_a_same_named_cluster_with_another_server() -> None:
+    existing = existing_config()
+    existing["clusters"][1]["cluster"]["server"] = "https://elsewhere:6443"
+    with pytest.raises(OutputError) as e:
+        render_kubeconfig(ISSUED, existing)
+    message = str(e.value)
+    assert "'dev'" in message and "https://elsewhere:6443" in message
+    assert "--out" in message
+    assert e.value.exit_code == 9
+
+
+def test_merge_refuses_a_same_named_cluster_without_server() -> None:
+    existing = {"clusters": [{"name": "dev", "cluster": {}}]}
+    with pytest.raises(OutputError):
+        render_kubeconfig(ISSUED, existing)
+
+
+@pytest.mark.xfail(
+    reason="BUG: emit.render_kubeconfig calls .get() on an existing same-named cluster's "
+    "'cluster' value without checking it is a mapping; 'cluster: oops' raises "
+    "AttributeError instead of OutputError",
+    raises=AttributeError,
+    strict=True,
+)
+def test_merge_with_a_malformed_same_named_cluster_is_an_output_error() -> None:
+    with pytest.raises(OutputError):
+        render_kubeconfig(ISSUED, {"clusters": [{"name": "dev", "cluster": "oops"}]})
+
+
+@pytest.mark.parametrize("section", ["clusters", "users", "contexts"])
+def test_merge_refuses_a_section_that_is_not_a_list(section: str) -> None:
+    with pytest.raises(OutputError, match=f"'{section}' in the existing kubeconfig is not a list"):
+        render_kubeconfig(ISSUED, {section: {"a": 1}})
+
+
+@pytest.mark.parametrize("current", [None, ""])
+def test_merge_sets_current_context_only_when_there_is_none(current: str | None) -> None:
+    existing: dict[str, Any] = {"clusters": [], "current-context": current}
+    merged = load(render_kubeconfig(ISSUED, existing))
+    assert merged["current-context"] == ISSUED.entry_name
+    assert merged["apiVersion"] == "v1" and merged["kind"] == "Config"
+
+
+def test_merge_into_an_empty_file() -> None:
+    merged = load(render_kubeconfig(ISSUED, {}))
+    assert merged["current-context"] == ISSUED.entry_name
+    assert [c["name"] for c in merged["clusters"]] == ["dev"]
+
+
+def test_read_existing_kubeconfig(tmp_path: Path) -> None:
+    assert emit.read_existing_kubeconfig(tmp_path / "absent") is None
+    good = tmp_path / "good"
+    good.write_text(yaml.safe_dump(existing_config()))
+    assert emit.read_existing_kubeconfig(good) == existing_config()
+    bad = tmp_path / "bad"
+    bad.write_text("- a list\n")
+    with pytest.raises(OutputError, match=r"cannot merge into .*; it is left alone"):
+        emit.read_existing_kubeconfig(bad)
+
+
+# --- output paths ----------------------------------------------------------------------
+
+
+def test_ca_path_for_stdout_is_in_cwd(tmp_path: Path) -> None:
+    assert ca_path_for(None, "dev", tmp_path) == (tmp_path / "dev.ca.crt").resolve()
+
+
+@pytest.mark.parametrize(
+    ("out", "expected"),
+    [
+        ("creds.env", "creds.ca.crt"),
+        ("creds.json", "creds.ca.crt"),
+        ("creds", "creds.ca.crt"),
+        ("my.dev.env", "my.dev.ca.crt"),
+    ],
+)
+def test_ca_path_for_file_is_beside_it(tmp_path: Path, out: str, expected: str) -> None:
+    directory = tmp_path / "sub"
+    assert ca_path_for(directory / out, "dev", tmp_path) == (directory / expected).resolve()
+
+
+def test_ca_path_never_equals_the_output(tmp_path: Path) -> None:
+    for name in ("a.ca.crt", "a.crt", "ca.crt", ".ca.crt", "x"):
+        assert ca_path_for(tmp_path / name, "dev", tmp_path) != (tmp_path / name).resolve()
+
+
+def test_output_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert output_path(Options(cluster="dev", out="-"), tmp_path) is None
+    assert output_path(Options(cluster="dev", format="github"), tmp_path) is None
+    assert output_path(Options(cluster="dev", format="github", out="x"), tmp_path) is None
+    assert output_path(Options(cluster="dev"), tmp_path) == tmp_path / "dev.env"
+    assert output_path(Options(cluster="dev", format="dotenv"), tmp_path) == tmp_path / "dev.env"
+    assert output_path(Options(cluster="dev", format="json"), tmp_path) == tmp_path / "dev.json"
+    kubeconfig = Options(cluster="dev", format="kubeconfig")
+    assert output_path(kubeconfig, tmp_path) == tmp_path / "dev.kubeconfig"
+    fleet = Options(cluster="prod", out="creds/{cluster}.env")
+    assert output_path(fleet, tmp_path) == tmp_path / "creds" / "prod.env"
+    assert output_path(Options(cluster="dev", out="x/y.env"), tmp_path) == tmp_path / "x/y.env"
+    assert output_path(Options(cluster="dev", out="/abs/o"), tmp_path) == Path("/abs/o")
+    assert output_path(Options(cluster="dev", out="~/o"), tmp_path) == tmp_path / "home" / "o"
+
+
+@pytest.mark.xfail(
+    reason="BUG: run.output_path and emit.ca_path_for build './<cluster>.<format>' and "
+    "'./<cluster>.ca.crt' from the raw cluster name; a name with '/' (EKS names clusters "
+    "by ARN, 'arn:aws:eks:REGION:ACCOUNT:cluster/NAME') or '..' lands outside the "
+    "current directory, in a directory that usually does not exist",
+    raises=AssertionError,
+    strict=True,
+)
+@pytest.mark.parametrize("cluster", ["arn:aws:eks:eu-west-1:123456789012:cluster/prod", "../up"])
+def test_default_output_paths_stay_in_cwd(tmp_path: Path, cluster: str) -> None:
+    out = output_path(Options(cluster=cluster), tmp_path)
+    assert out is not None and out.parent == tmp_path
+    assert ca_path_for(None, cluster, tmp_path).parent == tmp_path.resolve()
+
+
+# --- write_atomic / backup ---------------------------------------------------------------
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def umask_zero() -> Iterator[None]:
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def test_write_atomic_creates_a_0600_file(tmp_path: Path) -> None:
+    path = tmp_path / "out.env"
+    write_atomic(path, b"secret\n")
+    assert path.read_bytes() == b"secret\n"
+    assert mode_of(path) == 0o600
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.usefixtures("umask_zero")
+def test_write_atomic_is_0600_even_with_umask_zero(tmp_path: Path) -> None:
+    path = tmp_path / "out.env"
+    write_atomic(path, b"secret")
+    assert mode_of(path) == 0o600
+
+
+@pytest.mark.usefixtures("umask_zero")
+def test_write_atomic_honours_an_explicit_mode(tmp_path: Path) -> None:
+    path = tmp_path / "ca.crt"
+    write_atomic(path, CA_PEM, 0o644)
+    assert mode_of(path) == 0o644
+
+
+@pytest.mark.usefixtures("umask_zero")
+def test_write_atomic_replaces_a_wider_file(tmp_path: Path) -> None:
+    path = tmp_path / "out.env"
+    path.write_bytes(b"old")
+    path.chmod(0o666)
+    old_inode = path.stat().st_ino
+    write_atomic(path, b"new")
+    assert path.read_bytes() == b"new"
+    assert mode_of(path) == 0o600
+    assert path.stat().st_ino != old_inode, "not replaced by a rename"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.usefixtures("umask_zero")
+def test_write_atomic_temp_file_is_0600_and_complete_before_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "out.env"
+    path.write_bytes(b"old content")
+    seen: list[tuple[str, int, bytes, bytes]] = []
+    real_replace = os.replace
+
+    def spy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        source = Path(src)
+        seen.append((source.name, mode_of(source), source.read_bytes(), Path(dst).read_bytes()))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    write_atomic(path, b"new content")
+    [(name, mode, data, target_before)] = seen
+    assert name.startswith(".out.env.") and name.endswith(".tmp")
+    assert mode == 0o600
+    assert data == b"new content"
+    assert target_before == b"old content"
+
+
+def test_write_atomic_missing_directory(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "out.env"
+    with pytest.raises(OutputError) as e:
+        write_atomic(path, b"x")
+    assert (
+        str(e.value)
+        == f"cannot write {path}: the directory does not exist; nothing was changed there"
+    )
+    assert e.value.exit_code == 9
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_atomic_onto_a_directory(tmp_path: Path) -> None:
+    path = tmp_path / "out.env"
+    path.mkdir()
+    with pytest.raises(OutputError, match="it is a directory"):
+        write_atomic(path, b"x")
+    assert path.is_dir()
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("failing", ["replace", "fsync"])
+def test_write_atomic_failure_leaves_the_previous_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    path = tmp_path / "out.env"
+    path.write_bytes(b"previous")
+    path.chmod(0o600)
+
+    def fail(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, failing, fail)
+    with pytest.raises(OutputError) as e:
+        write_atomic(path, b"replacement")
+    monkeypatch.undo()
+    assert "no space left on the device" in str(e.value)
+    assert "nothing was changed there" in str(e.value)
+    assert path.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.env"]
+
+
+def test_write_atomic_failure_when_creating_the_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "out.env"
+    path.write_bytes(b"previous")
+
+    def refuse(*args: object, **kwargs: object) -> int:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(OutputError, match="permission denied"):
+        write_atomic(path, b"replacement")
+    monkeypatch.undo()
+    assert path.read_bytes() == b"previous"
+    assert leftovers(tmp_path) == []
+
+
+def test_write_atomic_directory_fsync_failure_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "out.env"
+    calls: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) > 1:  # the second fsync is the directory's
+            raise OSError(errno.EINVAL, "not supported")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    write_atomic(path, b"data")
+    assert len(calls) == 2
+    assert path.read_bytes() == b"data"
+
+
+@pytest.mark.xfail(
+    reason="BUG: emit.write_atomic names its temp file '.<name>.<8 hex>.tmp' (14 bytes "
+    "longer than the target), so a valid file name of 242..255 bytes fails with "
+    "ENAMETOOLONG",
+    raises=OutputError,
+    strict=True,
+)
+def test_write_atomic_long_but_valid_file_name(tmp_path: Path) -> None:
+    path = tmp_path / ("a" * 250)
+    path.write_bytes(b"old")  # the name itself is valid
+    write_atomic(path, b"new")
+    assert path.read_bytes() == b"new"
+
+
+def test_backup_absent_file(tmp_path: Path) -> None:
+    assert backup(tmp_path / "config") is None
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.usefixtures("umask_zero")
+def test_backup_keeps_the_previous_content_0600(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_bytes(b"previous: content\n")
+    path.chmod(0o644)
+    (tmp_path / "config.bak").write_bytes(b"older backup")
+    kept = backup(path)
+    assert kept == tmp_path / "config.bak"
+    assert kept.read_bytes() == b"previous: content\n"
+    assert mode_of(kept) == 0o600
+    assert path.read_bytes() == b"previous: content\n"
+    assert mode_of(path) == 0o644
+    assert leftovers(tmp_path) == []
