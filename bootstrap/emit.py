@@ -21,6 +21,7 @@ import base64
 import errno
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,12 +78,24 @@ def variables(issued: Issued, cacert: Path | None) -> dict[str, str]:
 
 def render_env(issued: Issued, cacert: Path | None) -> str:
     lines = [
-        f"# bootstrap-token: {issued.identity} on cluster {issued.cluster}",
+        f"# bootstrap-token: {_printable(issued.identity)} on cluster {_printable(issued.cluster)}",
         "# Use: source this file, then",
         '#   curl "$APISERVER/api" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT"',
     ]
     lines += [f"export {k}={sh_quote(v)}" for k, v in variables(issued, cacert).items()]
     return "\n".join(lines) + "\n"
+
+
+def _printable(text: str) -> str:
+    """Safe inside a `#` comment line: no line breaks or other control characters."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def safe_file_name(name: str) -> str:
+    """A cluster name as one file name in the current directory: EKS names clusters
+    by ARN (`arn:aws:eks:...:cluster/prod`), and `..` must not climb out."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
+    return cleaned or "cluster"
 
 
 def render_dotenv(issued: Issued, cacert: Path | None) -> str:
@@ -187,7 +200,8 @@ def render_kubeconfig(issued: Issued, existing: Mapping[str, Any] | None = None)
             if index is None:
                 merged.append(entry)
             elif section == "clusters":
-                server = (merged[index].get("cluster") or {}).get("server")
+                body = merged[index].get("cluster")
+                server = body.get("server") if isinstance(body, dict) else None
                 if str(server).rstrip("/") != issued.server:
                     raise OutputError(
                         f"cannot merge: the existing kubeconfig already has a cluster named "
@@ -206,7 +220,7 @@ def ca_path_for(out: Path | None, cluster: str, cwd: Path) -> Path:
     """The CA file goes beside the output (`creds.env` -> `creds.ca.crt`), or in the
     current directory when the output is stdout."""
     if out is None:
-        return (cwd / f"{cluster}.ca.crt").resolve()
+        return (cwd / f"{safe_file_name(cluster)}.ca.crt").resolve()
     return out.with_name(out.name.rsplit(".", 1)[0] + ".ca.crt").resolve()
 
 
@@ -236,7 +250,8 @@ def append(path: Path, text: str) -> None:
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
     directory = path.parent
-    tmp = directory / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    # Short, so any valid target name still leaves room for the temp name.
+    tmp = directory / f".bt-{secrets.token_hex(4)}.tmp"
     try:
         fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
     except OSError as e:

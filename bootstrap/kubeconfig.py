@@ -83,13 +83,13 @@ class Kubeconfig:
 def default_paths(explicit: str | None, environ: Mapping[str, str], home: Path) -> list[Path]:
     """The files to read, in priority order (see the module docstring)."""
     if explicit:
-        path = Path(explicit).expanduser()
+        path = expand(explicit)
         if not path.exists():
             raise ConfigError(f"kubeconfig {path} does not exist (from --kubeconfig)")
         return [path]
     env = environ.get("KUBECONFIG", "")
     if env.strip():
-        return [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+        return [expand(p) for p in env.split(os.pathsep) if p.strip()]
     return [home / ".kube" / "config"]
 
 
@@ -97,6 +97,12 @@ def parse(text: str, path: Path) -> Mapping[str, Any]:
     """Parse one kubeconfig file; an empty file is an empty config."""
     try:
         document = yaml.safe_load(text)
+    except (ValueError, TypeError, AttributeError, RecursionError) as e:
+        # PyYAML raises these for values it cannot construct (`!!int abc`, a bad
+        # date, absurd nesting): still a malformed file, not a crash.
+        raise ConfigError(
+            f"kubeconfig {path} cannot be loaded: {type(e).__name__}: {e}"[:300]
+        ) from e
     except yaml.YAMLError as e:
         where = ""
         mark = getattr(e, "problem_mark", None)
@@ -142,8 +148,22 @@ def _absolute_paths(section: str, body: Entry, base: Path) -> Entry:
     for key in _PATH_FIELDS.get(section, ()):
         value = fixed.get(key)
         if isinstance(value, str) and value and not os.path.isabs(value):
-            fixed[key] = str((base / Path(value).expanduser()).resolve())
+            try:
+                fixed[key] = str((base / expand(value)).resolve())
+            except (ValueError, OSError) as e:
+                raise ConfigError(
+                    f"kubeconfig {base}: {section} {key} {value!r} is not a usable path"
+                ) from e
     return MappingProxyType(fixed)
+
+
+def expand(path: str) -> Path:
+    """`~` expansion that keeps the path as written when the home is unknown
+    (a kubeconfig copied from another machine may name `~someone`)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return Path(path)
 
 
 def _reason(error: BaseException) -> str:

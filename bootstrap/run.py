@@ -200,9 +200,9 @@ def output_path(options: Options, cwd: Path) -> Path | None:
     if options.out == "-" or options.format == "github":
         return None
     if options.out:
-        out = options.out.replace("{cluster}", options.cluster)
+        out = options.out.replace("{cluster}", emit.safe_file_name(options.cluster))
         return (cwd / Path(out).expanduser()).absolute()
-    return cwd / f"{options.cluster}.{FILE_FORMATS[options.format]}"
+    return cwd / f"{emit.safe_file_name(options.cluster)}.{FILE_FORMATS[options.format]}"
 
 
 def check_output_location(options: Options, cwd: Path, environ: Mapping[str, str]) -> None:
@@ -221,8 +221,9 @@ def write_outputs(
     options: Options,
     cwd: Path,
     environ: Mapping[str, str],
-    stdout: IO[str] = sys.stdout,
+    stdout: IO[str] | None = None,
 ) -> Path | None:
+    stdout = stdout or sys.stdout  # looked up now, so a redirected sys.stdout is honoured
     out = output_path(options, cwd)
     if out is not None and not out.parent.is_dir():
         raise OutputError(f"cannot write {out}: the directory {out.parent} does not exist")

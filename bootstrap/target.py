@@ -133,7 +133,7 @@ def validate_name(value: str, flag: str, *, subdomain: bool = False) -> str:
         if subdomain
         else (_DNS1123_LABEL, 63, "DNS-1123 label")
     )
-    if not value or len(value) > limit or not pattern.match(value):
+    if not value or len(value) > limit or not pattern.fullmatch(value):
         raise UsageError(
             f"{flag} {value!r} is not a valid {kind}: use at most {limit} lowercase letters, "
             "digits and '-', starting and ending with a letter or digit"

@@ -215,13 +215,6 @@ def test_malformed_kubeconfig(tmp_path: Path, text: str) -> None:
         assert result.stdout == ""
 
 
-@pytest.mark.xfail(
-    reason="BUG: a kubeconfig value PyYAML cannot construct (here the impossible date "
-    "2024-02-30) raises ValueError out of kubeconfig.parse, so the CLI reports "
-    "'error: internal error (ValueError)' and exits 1 instead of 3",
-    raises=AssertionError,
-    strict=True,
-)
 @pytest.mark.usefixtures("home", "no_requests")
 def test_unconstructible_yaml_value_is_exit_3(tmp_path: Path) -> None:
     path = tmp_path / "broken"
@@ -316,14 +309,6 @@ def test_default_output_is_a_0600_env_file_in_cwd(
     assert TOKEN not in result.output
 
 
-@pytest.mark.xfail(
-    reason="BUG: run.write_outputs declares `stdout: IO[str] = sys.stdout`, a default bound "
-    "when bootstrap.run is first imported, and the CLI passes no stream; output for "
-    "`--out -` goes to whatever sys.stdout was then (here pytest's capture), not to the "
-    "current sys.stdout (CliRunner, contextlib.redirect_stdout)",
-    raises=AssertionError,
-    strict=True,
-)
 @pytest.mark.usefixtures("home")
 def test_output_to_stdout(kubeconfig: Path, stub_issue: list[Options]) -> None:
     result = invoke("--cluster", "dev", "--kubeconfig", str(kubeconfig), "--out", "-", "-q")

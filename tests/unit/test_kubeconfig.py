@@ -298,14 +298,6 @@ def test_entry_body_not_a_mapping(tmp_path: Path) -> None:
         Kubeconfig.from_files([path])
 
 
-@pytest.mark.xfail(
-    reason="BUG: kubeconfig.parse only catches yaml.YAMLError; PyYAML's constructors raise "
-    "ValueError/AttributeError/RecursionError for some inputs (an impossible date, "
-    "'!!int abc', '!!timestamp x', deep nesting), which escape as non-ConfigError "
-    "(the CLI then exits 1 'internal error' instead of 3)",
-    raises=(ValueError, AttributeError, RecursionError),
-    strict=True,
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -321,13 +313,6 @@ def test_yaml_constructor_failures_are_config_errors(tmp_path: Path, text: str) 
         parse(text, tmp_path / "x")
 
 
-@pytest.mark.xfail(
-    reason="BUG: kubeconfig._absolute_paths calls Path.resolve() on a relative path field; a "
-    "character the OS cannot take in a path (NUL, or a lone surrogate, both writable as YAML "
-    "escapes) raises ValueError ('embedded null byte' / UnicodeEncodeError), not ConfigError",
-    raises=ValueError,
-    strict=True,
-)
 @pytest.mark.parametrize("escape", ["\\0", "\\ud800"], ids=["nul", "lone-surrogate"])
 def test_unencodable_relative_path_field_is_a_config_error(tmp_path: Path, escape: str) -> None:
     path = tmp_path / "config"
@@ -338,14 +323,6 @@ def test_unencodable_relative_path_field_is_a_config_error(tmp_path: Path, escap
         Kubeconfig.from_files([path])
 
 
-@pytest.mark.xfail(
-    reason="BUG: kubeconfig.default_paths and kubeconfig._absolute_paths call "
-    "Path.expanduser(), which raises RuntimeError('Could not determine home directory.') "
-    "for '~someone/...' when no user 'someone' exists (e.g. a kubeconfig copied from "
-    "another machine); expected a ConfigError or the path kept as written",
-    raises=RuntimeError,
-    strict=True,
-)
 @pytest.mark.parametrize("where", ["--kubeconfig", "KUBECONFIG", "tokenFile"])
 def test_tilde_of_an_unknown_user(tmp_path: Path, where: str) -> None:
     unknown = "~no-such-user-bootstrap-token/config"

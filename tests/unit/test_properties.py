@@ -7,12 +7,11 @@ from __future__ import annotations
 import base64
 import re
 import string
-import traceback
 from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, event, given, reject, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bootstrap.errors import BootstrapError
@@ -44,20 +43,6 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-
-
-def known_bug(error: BaseException) -> bool:
-    """Failures already pinned by strict xfail tests in test_kubeconfig.py; rejected here so
-    this property keeps hunting for new ones. Remove once those bugs are fixed."""
-    functions = {frame.name for frame in traceback.extract_tb(error.__traceback__)}
-    if "_absolute_paths" in functions or "default_paths" in functions:
-        # test_unencodable_relative_path_field_is_a_config_error (ValueError) and
-        # test_tilde_of_an_unknown_user (RuntimeError from Path.expanduser)
-        return isinstance(error, ValueError | RuntimeError)
-    files = {frame.filename for frame in traceback.extract_tb(error.__traceback__)}
-    in_yaml = any("/yaml/" in f for f in files)
-    # test_yaml_constructor_failures_are_config_errors
-    return in_yaml and isinstance(error, ValueError | AttributeError | RecursionError)
 
 
 def outcome(error: BootstrapError) -> str:
@@ -123,11 +108,6 @@ def read_and_select(texts: list[str], cluster: str, context: str | None) -> None
     except BootstrapError as e:
         assert str(e), "a BootstrapError without a message"
         event(outcome(e))
-    except Exception as e:
-        if known_bug(e):
-            event("outcome: known bug (rejected)")
-            reject()
-        raise
 
 
 @SETTINGS
@@ -161,11 +141,6 @@ def test_yamlish_structures_direct(docs: list[Any], cluster: str, context: str |
     except BootstrapError as e:
         assert str(e)
         event(outcome(e))
-    except Exception as e:
-        if known_bug(e):
-            event("outcome: known bug (rejected)")
-            reject()
-        raise
 
 
 # Mostly-valid configs, so that many examples get all the way to a Target.
@@ -222,11 +197,6 @@ def test_well_formed_kubeconfigs(docs: list[Any], cluster: str, context: str | N
         assert str(e)
         event(outcome(e))
         return
-    except Exception as e:
-        if known_bug(e):
-            event("outcome: known bug (rejected)")
-            reject()
-        raise
     event("outcome: Target")
     assert target.cluster == cluster
     assert config.contexts[target.context]["cluster"] == cluster

@@ -312,12 +312,6 @@ def test_invalid_subdomain(name: str) -> None:
     assert "'.' also allowed" in message
 
 
-@pytest.mark.xfail(
-    reason="BUG: target.validate_name uses re.match with a '$'-anchored pattern, and '$' also "
-    "matches before a trailing newline, so 'default\\n' is accepted as a DNS-1123 name "
-    "(use re.fullmatch or \\Z)",
-    strict=True,
-)
 @pytest.mark.parametrize("subdomain", [False, True], ids=["label", "subdomain"])
 def test_trailing_newline_is_rejected(subdomain: bool) -> None:
     with pytest.raises(UsageError):
