@@ -384,6 +384,7 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
     def one(cluster: str) -> str:
         options = _options(flags, cluster)
         timings = run.Timings()
+        timings.mark("startup")
         target = run.load_target(options, environ, home)
         timings.mark("kubeconfig")
         log.info(

@@ -1,9 +1,10 @@
 """Step 4: wait until the token controller has filled the Secret, then decode it.
 
-The controller usually fills a new Secret within milliseconds, so the first
-check is immediate and the next ones follow 10, 20, 40 ms later, capped at
-50 ms for the first seconds (a token is picked up within ~50 ms of being
-written) and at 500 ms after that, so a slow controller is not hammered.
+The controller usually fills a new Secret within 10-20 ms, so the first check
+is immediate (the Secret as just created) and the next ones follow 5, 10, 20,
+25, 25... ms later: every 25 ms for the first 2 s (a token is picked up within
+~25 ms plus one round trip of being written), every 100 ms up to 10 s, then
+every 500 ms, so a controller that is slow or down is not hammered.
 Transient API failures are retried inside each request (see `client`); a
 vanished Secret or a refused request ends the wait at once.
 """
@@ -25,7 +26,8 @@ from bootstrap.errors import ApiError, ConflictError, NotFoundError, WaitTimeout
 
 log = logging.getLogger("bootstrap")
 
-FAST_PHASE = 5.0  # seconds of fast polling before backing off further
+# (elapsed seconds below which, poll interval cap): fast first, then gentler.
+SCHEDULE = ((2.0, 0.025), (10.0, 0.1), (float("inf"), 0.5))
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,8 @@ def wait_for_token(
 
     def backoff(retry_state: tenacity.RetryCallState) -> float:
         elapsed = time.monotonic() - started
-        cap = 0.05 if elapsed < FAST_PHASE else 0.5
-        delay: float = min(cap, 0.01 * 2.0 ** (retry_state.attempt_number - 1))
+        cap = next(interval for limit, interval in SCHEDULE if elapsed < limit)
+        delay: float = min(cap, 0.005 * 2.0 ** (retry_state.attempt_number - 1))
         return max(0.0, min(delay, deadline.remaining() - 0.05))
 
     retrying = tenacity.Retrying(
