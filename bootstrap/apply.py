@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,9 +164,12 @@ def ensure_token_secret(
             manifests.token_secret(namespace, name, service_account, uid),
             f"create secrets in namespace {namespace}",
         )
-    except ConflictError:  # created concurrently, or by our own retried request
+    except ConflictError:
+        # Not ours (so not listed), created concurrently, or by our own retried request.
         body = api.get(f"{path}/{name}", f"get secrets in namespace {namespace}")
         check_reusable(body, namespace, name, service_account, uid)
+        log.info("Secret %s/%s exists, reusing it", namespace, name)
+        return body, False
     log.info("Secret %s/%s created", namespace, name)
     return body, True
 
@@ -173,19 +177,25 @@ def ensure_token_secret(
 def find_token_secrets(
     api: Api, namespace: str, base: str, service_account: str
 ) -> list[dict[str, Any]]:
-    """The Secret named `base` if it exists, else the rotated ones (`base-*`) that
-    bootstrap-token made for this ServiceAccount, newest first."""
-    path = f"/api/v1/namespaces/{namespace}/secrets"
-    what = f"get secrets in namespace {namespace}"
-    try:
-        return [api.get(f"{path}/{base}", what)]
-    except NotFoundError:
-        pass
-    return rotated_secrets(api, namespace, base, service_account)
+    """The token Secrets bootstrap-token made for this ServiceAccount under the name
+    `base` or a rotated `base-*`, newest first: one LIST request. (A Secret named
+    `base` that is not ours shows up as a conflict when creating it.)"""
+    return _managed_token_secrets(
+        api, namespace, service_account, lambda name: name == base or name.startswith(f"{base}-")
+    )
 
 
 def rotated_secrets(
     api: Api, namespace: str, base: str, service_account: str
+) -> list[dict[str, Any]]:
+    """The rotated successors (`base-*`) of token Secret `base`, newest first."""
+    return _managed_token_secrets(
+        api, namespace, service_account, lambda name: name.startswith(f"{base}-")
+    )
+
+
+def _managed_token_secrets(
+    api: Api, namespace: str, service_account: str, wanted: Callable[[str], bool]
 ) -> list[dict[str, Any]]:
     listing = api.get(
         f"/api/v1/namespaces/{namespace}/secrets?labelSelector={MANAGED_SELECTOR}",
@@ -195,7 +205,7 @@ def rotated_secrets(
         item
         for item in listing.get("items") or []
         if item.get("type") == manifests.TOKEN_SECRET_TYPE
-        and str(item.get("metadata", {}).get("name", "")).startswith(f"{base}-")
+        and wanted(str(item.get("metadata", {}).get("name", "")))
         and (item["metadata"].get("annotations") or {}).get(manifests.SA_NAME_ANNOTATION)
         == service_account
     ]

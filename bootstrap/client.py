@@ -1,7 +1,7 @@
 """The only module that speaks HTTP to the API server.
 
-One pooled HTTPS connection per credential (urllib3) serves every request of a
-run. Kubeconfig users with a token, token file, basic auth or client
+One kept-alive HTTPS connection per credential (the standard library's
+http.client) serves every request of a run. Kubeconfig users with a token, token file, basic auth or client
 certificate are handled here directly; users whose credentials come from an
 exec plugin or auth provider are resolved by the official `kubernetes` client,
 imported only in that case because importing it costs most of a second.
@@ -14,21 +14,23 @@ Error messages carry the API's Status message, never a request or token.
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import logging
 import os
+import socket
 import ssl
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import tenacity
-import urllib3
 
 from bootstrap.errors import (
     ApiError,
@@ -208,6 +210,36 @@ def ssl_context(
     return context
 
 
+class _ConnectTimeout(TimeoutError):
+    """The TCP connection could not be made in time (as opposed to a slow answer)."""
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS with our SSL context, and an SNI/verification name that may differ from
+    the host (the kubeconfig's tls-server-name)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float,
+        context: ssl.SSLContext,
+        server_name: str | None,
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._ssl_context = context
+        self._server_name = server_name or host
+
+    def connect(self) -> None:
+        try:
+            self.sock = socket.create_connection((self.host, self.port), self.timeout)
+        except TimeoutError as e:
+            raise _ConnectTimeout(str(e)) from None
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self._ssl_context.wrap_socket(self.sock, server_hostname=self._server_name)
+
+
 class Api:
     """JSON requests against one API server with one set of credentials."""
 
@@ -230,17 +262,22 @@ class Api:
         if credentials.token:
             self._headers["Authorization"] = f"Bearer {credentials.token}"
         elif credentials.basic:
-            self._headers.update(urllib3.make_headers(basic_auth=":".join(credentials.basic)))
-        context = ssl_context(ca_data, ca_file, insecure, credentials)
-        extra: dict[str, Any] = {}
-        if insecure:
-            extra = {"cert_reqs": "CERT_NONE", "assert_hostname": False}
-            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-        if tls_server_name:
-            extra["server_hostname"] = tls_server_name
-        self._pool = urllib3.PoolManager(
-            num_pools=1, maxsize=2, retries=False, ssl_context=context, **extra
+            pair = ":".join(credentials.basic).encode()
+            self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        parts = urlsplit(self.server)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigError(f"server {self.server!r} is not an https:// or http:// URL")
+        self._scheme = parts.scheme
+        self._host = parts.hostname
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._prefix = parts.path.rstrip("/")
+        self._tls_server_name = tls_server_name
+        self._context = (
+            ssl_context(ca_data, ca_file, insecure, credentials)
+            if parts.scheme == "https"
+            else None
         )
+        self._connection: http.client.HTTPConnection | None = None
 
     def get(self, path: str, what: str) -> dict[str, Any]:
         return self.request("GET", path, what)
@@ -281,37 +318,69 @@ class Api:
             headers["Content-Type"] = "application/json"
         started = time.perf_counter()
         try:
-            response = self._pool.request(
-                method,
-                self.server + path,
-                body=payload,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=min(5.0, timeout), read=timeout),
-                preload_content=False,
-                redirect=False,
+            status, response_headers, data = self._exchange(
+                method, self._prefix + path, payload, headers, timeout
             )
-            try:
-                data = response.read(MAX_BODY + 1, decode_content=True)
-            finally:
-                response.release_conn()
-        except urllib3.exceptions.SSLError as e:
+        except ssl.SSLError as e:
             raise UnreachableError(_tls_message(self.server, e)) from None
-        except urllib3.exceptions.HTTPError as e:
+        except (OSError, http.client.HTTPException) as e:
             raise UnreachableError(
                 f"cannot reach the API server {self.server} to {what}: {_network_reason(e)}"
             ) from None
         log.debug(
-            "%s %s -> %s (%.1f ms)",
-            method,
-            path,
-            response.status,
-            (time.perf_counter() - started) * 1000,
+            "%s %s -> %s (%.1f ms)", method, path, status, (time.perf_counter() - started) * 1000
         )
         if len(data) > MAX_BODY:
             raise ApiError(
                 f"the API server sent an oversized response (> {MAX_BODY} bytes) to {what}"
             )
-        return self._result(response.status, response.headers, data, what)
+        return self._result(status, response_headers, data, what)
+
+    def _exchange(
+        self, method: str, path: str, payload: bytes | None, headers: dict[str, str], timeout: float
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One HTTP exchange on the kept-alive connection. A connection the server
+        closed while idle fails before any answer: that one case is retried at once
+        on a fresh connection (our requests are all safe to repeat)."""
+        for attempt in (1, 2):
+            reused = self._connection is not None
+            connection = self._connection or self._connect(timeout)
+            self._connection = connection
+            try:
+                if connection.sock is not None:
+                    connection.sock.settimeout(timeout)
+                connection.timeout = timeout
+                connection.request(method, path, body=payload, headers=headers)
+                response = connection.getresponse()
+                data = response.read(MAX_BODY + 1)
+                if len(data) > MAX_BODY or response.will_close:
+                    self.close()
+                header_map = {k.lower(): v for k, v in response.headers.items()}
+                return response.status, header_map, data
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if not reused or attempt == 2:
+                    raise
+            except BaseException:
+                self.close()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connect(self, timeout: float) -> http.client.HTTPConnection:
+        if self._context is None:
+            return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+        return _HTTPSConnection(
+            self._host,
+            self._port,
+            timeout=timeout,
+            context=self._context,
+            server_name=self._tls_server_name,
+        )
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def _result(
         self, status: int, headers: Mapping[str, str], data: bytes, what: str
@@ -323,7 +392,7 @@ class Api:
             document = None
         if 200 <= status < 300:
             if not isinstance(document, dict):
-                kind = headers.get("Content-Type", "no content type")
+                kind = headers.get("content-type", "no content type")
                 raise ApiError(
                     f"unexpected response to {what} from {self.server}: HTTP {status} "
                     f"with {kind}, not a JSON object (is this a Kubernetes API server?)",
@@ -347,7 +416,7 @@ class Api:
             raise TransientError(
                 f"the API server could not {what} (HTTP {status}): {message}",
                 status,
-                _retry_after(headers.get("Retry-After")),
+                _retry_after(headers.get("retry-after")),
             )
         raise ApiError(f"cannot {what}: {message} (HTTP {status})", status)
 
@@ -366,21 +435,21 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _network_reason(error: BaseException) -> str:
-    # Order matters: in urllib3 2 NameResolutionError < NewConnectionError < ConnectTimeoutError.
-    if isinstance(error, urllib3.exceptions.NameResolutionError):
+    if isinstance(error, socket.gaierror):
         return "host name does not resolve"
-    if isinstance(error, urllib3.exceptions.NewConnectionError):
-        text = str(error).lower()
-        if "refused" in text:
-            return "connection refused"
-        return "connection timed out" if "timed out" in text else "cannot connect"
-    if isinstance(error, urllib3.exceptions.ConnectTimeoutError):
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, _ConnectTimeout):
         return "connection timed out"
-    if isinstance(error, urllib3.exceptions.ReadTimeoutError):
+    if isinstance(error, TimeoutError):
         return "no response within the request timeout"
-    if isinstance(error, urllib3.exceptions.ProtocolError):
+    if isinstance(error, ConnectionError | http.client.HTTPException):
         return "connection reset or closed by the server"
-    return type(error).__name__
+    return (
+        error.strerror.lower()
+        if isinstance(error, OSError) and error.strerror
+        else type(error).__name__
+    )
 
 
 def _tls_message(server: str, error: BaseException) -> str:
