@@ -107,10 +107,12 @@ def _target_options(function: F) -> F:
             ),
             click.option(
                 "--service-account",
-                default="default",
+                "service_accounts",
+                multiple=True,
+                default=["default"],
                 show_default=True,
                 metavar="SA",
-                help="ServiceAccount (created if missing).",
+                help="ServiceAccount (created if missing); repeat for several.",
             ),
             click.option(
                 "--secret", metavar="NAME", help="Name of the token Secret  [default: SA-token]"
@@ -250,6 +252,8 @@ def issue_command(**flags: Any) -> None:
           --clusterrole view --format kubeconfig --out ci.kubeconfig
       bootstrap-token --cluster prod --mode request --duration 30m --out -
       bootstrap-token --all-clusters --out 'creds/{cluster}.env'
+      bootstrap-token --cluster dev --service-account a --service-account b \\
+          --out '{service_account}.env'
     """
     _boundary(flags, lambda: _issue(flags, rotate=False))
 
@@ -311,7 +315,7 @@ def _boundary(flags: dict[str, Any], job: Callable[[], int]) -> None:
     sys.exit(code)
 
 
-def _options(flags: dict[str, Any], cluster: str) -> Any:
+def _options(flags: dict[str, Any], cluster: str, service_account: str = "default") -> Any:
     from bootstrap import run
     from bootstrap.tokenrequest import parse_duration
 
@@ -320,7 +324,7 @@ def _options(flags: dict[str, Any], cluster: str) -> Any:
         context=flags["context"],
         kubeconfig=flags["kubeconfig"],
         namespace=flags["namespace"],
-        service_account=flags["service_account"],
+        service_account=service_account,
         secret=flags["secret"],
         format=flags.get("output_format", "env"),
         out=flags.get("out"),
@@ -335,11 +339,13 @@ def _options(flags: dict[str, Any], cluster: str) -> Any:
     ).validate()
 
 
-def _clusters(flags: dict[str, Any]) -> list[str]:
-    """--cluster (repeatable) or --all-clusters, in the order given."""
+def _jobs(flags: dict[str, Any]) -> list[tuple[str, str]]:
+    """(cluster, service account) pairs: --cluster (repeatable) or --all-clusters, times
+    --service-account (repeatable), in the order given."""
     from bootstrap import run
 
     clusters = list(dict.fromkeys(flags["clusters"]))
+    accounts = list(dict.fromkeys(flags["service_accounts"])) or ["default"]
     if flags["all_clusters"]:
         if clusters:
             raise UsageError("use either --cluster or --all-clusters, not both")
@@ -354,12 +360,19 @@ def _clusters(flags: dict[str, Any]) -> list[str]:
         )
     if len(clusters) > 1 and flags.get("context"):
         raise UsageError("--context applies to one cluster; drop it when naming several")
+    if len(accounts) > 1 and flags.get("secret"):
+        raise UsageError("--secret names one Secret; drop it when naming several --service-account")
     out = flags.get("out")
-    if len(clusters) > 1 and out and (out == "-" or "{cluster}" not in out):
-        raise UsageError(
-            "with several clusters --out needs a {cluster} placeholder, e.g. 'creds/{cluster}.env'"
-        )
-    return clusters
+    for count, placeholder, what in (
+        (len(clusters), "{cluster}", "clusters"),
+        (len(accounts), "{service_account}", "service accounts"),
+    ):
+        if count > 1 and out and (out == "-" or placeholder not in out):
+            raise UsageError(
+                f"with several {what} --out needs a {placeholder} placeholder, "
+                f"e.g. 'creds/{placeholder}.env'"
+            )
+    return [(cluster, account) for cluster in clusters for account in accounts]
 
 
 def _issue(flags: dict[str, Any], rotate: bool) -> int:
@@ -374,15 +387,14 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
             raise UsageError("the kubeconfig defines no clusters")
         click.echo(render_table(rows), nl=False)
         return 0
-    clusters = _clusters(flags)
+    jobs = _jobs(flags)
     if flags.get("dry_run"):
-        return _dry_run(flags, clusters)
-    for cluster in clusters:  # validate every cluster's options before any request
-        options = _options(flags, cluster)
-        run.check_output_location(options, cwd, environ)
+        return _dry_run(flags, jobs)
+    for cluster, account in jobs:  # validate every job's options before any request
+        run.check_output_location(_options(flags, cluster, account), cwd, environ)
 
-    def one(cluster: str) -> str:
-        options = _options(flags, cluster)
+    def one(cluster: str, account: str) -> str:
+        options = _options(flags, cluster, account)
         timings = run.Timings()
         timings.mark("startup")
         target = run.load_target(options, environ, home)
@@ -396,7 +408,7 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
         )
         if rotate:
             options = replace(options, rotate=True)
-        progress = _Progress(quiet=flags["quiet"] or len(clusters) > 1)
+        progress = _Progress(quiet=flags["quiet"] or len(jobs) > 1)
         try:
             issued = run.issue(options, target, timings, progress.update)
         finally:
@@ -410,48 +422,57 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
         log.debug("timings: %s", timings.summary())
         return f"{issued.identity} -> {out or options.format}"
 
-    return _run_clusters(clusters, one, flags)
+    return _run_jobs(jobs, one, flags)
 
 
 def _revoke(flags: dict[str, Any]) -> int:
     from bootstrap import run
 
     environ, home, _ = run.environment()
-    clusters = _clusters(flags)
+    jobs = _jobs(flags)
 
-    def one(cluster: str) -> str:
-        options = _options(flags, cluster)
+    def one(cluster: str, account: str) -> str:
+        options = _options(flags, cluster, account)
         target = run.load_target(options, environ, home)
         gone = run.revoke_token(options, target, everything=flags["everything"])
         return "deleted " + (", ".join(gone) if gone else "nothing (nothing of ours was there)")
 
-    return _run_clusters(clusters, one, flags)
+    return _run_jobs(jobs, one, flags)
 
 
-def _run_clusters(clusters: list[str], one: Callable[[str], str], flags: dict[str, Any]) -> int:
-    if len(clusters) == 1:
-        log.info("%s", one(clusters[0]))
+def _run_jobs(
+    jobs: list[tuple[str, str]], one: Callable[[str, str], str], flags: dict[str, Any]
+) -> int:
+    if len(jobs) == 1:
+        log.info("%s", one(*jobs[0]))
         return 0
     from bootstrap.fleet import FLEET_FAILED, render_summary, run_all
 
-    outcomes = run_all(clusters, one, flags["parallel"])
+    several_accounts = len({account for _, account in jobs}) > 1
+    labels = {
+        (f"{cluster}/{account}" if several_accounts else cluster): (cluster, account)
+        for cluster, account in jobs
+    }
+    outcomes = run_all(list(labels), lambda label: one(*labels[label]), flags["parallel"])
     click.echo(render_summary(outcomes), err=True, nl=False)
     return 0 if all(o.ok for o in outcomes) else FLEET_FAILED
 
 
-def _dry_run(flags: dict[str, Any], clusters: list[str]) -> int:
+def _dry_run(flags: dict[str, Any], jobs: list[tuple[str, str]]) -> int:
     import yaml
 
     from bootstrap.apply import planned_objects
 
-    options = _options(flags, clusters[0])
-    objects = planned_objects(
-        options.namespace,
-        options.service_account,
-        options.secret_name,
-        options.roles,
-        options.cluster_roles,
-    )
+    objects = []
+    for account in dict.fromkeys(account for _, account in jobs):
+        options = _options(flags, jobs[0][0], account)
+        objects += planned_objects(
+            options.namespace,
+            options.service_account,
+            options.secret_name,
+            options.roles,
+            options.cluster_roles,
+        )
     click.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)
     log.info("dry run: nothing was applied (%d objects would be)", len(objects))
     return 0

@@ -1,5 +1,6 @@
-"""Several clusters at once: bounded concurrency, one failure never stops the
-others, and a summary table says which cluster did what."""
+"""Several jobs at once (clusters, or service accounts of a cluster): bounded
+concurrency, one failure never stops the others, and a summary table says which
+job did what."""
 
 from __future__ import annotations
 
@@ -54,11 +55,11 @@ def _one(cluster: str, job: Callable[[str], str]) -> Outcome:
 
 
 def render_summary(outcomes: list[Outcome]) -> str:
-    width = max(len("CLUSTER"), *(len(o.cluster) for o in outcomes))
-    lines = [f"{'CLUSTER':<{width}}  {'RESULT':<6}  DETAIL"]
+    width = max(len("TARGET"), *(len(o.cluster) for o in outcomes))
+    lines = [f"{'TARGET':<{width}}  {'RESULT':<6}  DETAIL"]
     lines += [
         f"{o.cluster:<{width}}  {'ok' if o.ok else 'FAILED':<6}  {o.detail}" for o in outcomes
     ]
     failed = sum(not o.ok for o in outcomes)
-    lines.append(f"{len(outcomes) - failed} of {len(outcomes)} clusters ok")
+    lines.append(f"{len(outcomes) - failed} of {len(outcomes)} ok")
     return "\n".join(lines) + "\n"

@@ -37,7 +37,9 @@ class Options:
     service_account: str = "default"
     secret: str | None = None  # default: <service-account>-token
     format: str = "env"
-    out: str | None = None  # None: ./<cluster>.<ext>; "-": stdout; may hold {cluster}
+    out: str | None = (
+        None  # None: ./<cluster>.<ext>; "-": stdout; may hold {cluster}, {service_account}
+    )
     timeout: float = 60.0
     insecure_skip_tls_verify: bool = False
     mode: str = "secret"  # or "request" (TokenRequest, short-lived)
@@ -213,6 +215,7 @@ def output_path(options: Options, cwd: Path) -> Path | None:
         return None
     if options.out:
         out = options.out.replace("{cluster}", emit.safe_file_name(options.cluster))
+        out = out.replace("{service_account}", options.service_account)
         return (cwd / Path(out).expanduser()).absolute()
     return cwd / f"{emit.safe_file_name(options.cluster)}.{FILE_FORMATS[options.format]}"
 

@@ -294,10 +294,10 @@ def test_fleet_one_failing_cluster_does_not_stop_the_others(
         "dev-localhost.env",
         "dev.env",
     ]
-    summary = result.stderr[result.stderr.index("CLUSTER") :]
+    summary = result.stderr[result.stderr.index("TARGET") :]
     assert re.search(r"^dev\s+ok\s", summary, re.M)
     assert re.search(r"^gone\s+FAILED\s+cannot reach the API server", summary, re.M)
-    assert "2 of 3 clusters ok" in summary
+    assert "2 of 3 ok" in summary
     for name in ("dev", "dev-localhost"):
         read_env(tmp_path / "creds" / f"{name}.env")
 
@@ -487,3 +487,26 @@ def test_server_flag_bootstraps_through_kubectl_proxy(
     finally:
         proxy.terminate()
         proxy.wait(timeout=10)
+
+
+def test_several_service_accounts_in_one_process(
+    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+) -> None:
+    accounts = [f"svc-{i}" for i in range(6)]
+    args = [arg for account in accounts for arg in ("--service-account", account)]
+    result = run_tool(
+        "--cluster",
+        "dev",
+        "-n",
+        namespace,
+        *args,
+        "--out",
+        "{service_account}.env",
+        env=kube_env(dev_cluster),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "6 of 6 ok" in result.stderr
+    for account in accounts:
+        token = read_env(tmp_path / f"{account}.env")["TOKEN"]
+        assert admin.whoami(token) == (201, f"system:serviceaccount:{namespace}:{account}")
