@@ -150,10 +150,20 @@ def _credentials_from_official_client(target: Target) -> Credentials:
             f"user {target.user_name!r}: getting credentials from its exec plugin or auth "
             f"provider failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         ) from None
-    header = (configuration.api_key or {}).get("authorization") or ""
-    token = header.removeprefix("Bearer ").strip() or None
+    # The key is "BearerToken" in recent client versions, "authorization" in older ones.
+    keys = configuration.api_key or {}
+    header = str(keys.get("BearerToken") or keys.get("authorization") or "")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+    basic = None
+    if header.startswith("Basic "):
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        basic = (user, password)
+    if not (token or basic or configuration.cert_file):
+        raise ConfigError(
+            f"user {target.user_name!r}: its exec plugin or auth provider gave no credentials"
+        )
     return Credentials(
-        token=token, cert_file=configuration.cert_file, key_file=configuration.key_file
+        token=token, basic=basic, cert_file=configuration.cert_file, key_file=configuration.key_file
     )
 
 

@@ -510,3 +510,73 @@ def test_several_service_accounts_in_one_process(
     for account in accounts:
         token = read_env(tmp_path / f"{account}.env")["TOKEN"]
         assert admin.whoami(token) == (201, f"system:serviceaccount:{namespace}:{account}")
+
+
+def test_admin_credentials_from_an_exec_plugin(
+    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+) -> None:
+    """Users of EKS/GKE/OIDC get their credentials from an exec plugin; the official
+    client runs it. Here the plugin hands out a cluster-admin service-account token."""
+    made = run_tool(
+        "--cluster",
+        "dev",
+        "-n",
+        namespace,
+        "--service-account",
+        "plugin-admin",
+        "--clusterrole",
+        "cluster-admin",
+        "--out",
+        "admin.env",
+        env=kube_env(dev_cluster),
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    admin_token = read_env(tmp_path / "admin.env")["TOKEN"]
+    plugin = tmp_path / "credential-plugin"
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {"token": admin_token},
+    }
+    plugin.write_text(f"#!/bin/sh\ncat <<'JSON'\n{json.dumps(credential)}\nJSON\n")
+    plugin.chmod(0o700)
+    config = dev_cluster.config
+    config["users"] = [
+        {
+            "name": "dev-admin",
+            "user": {
+                "exec": {
+                    "apiVersion": "client.authentication.k8s.io/v1",
+                    "command": str(plugin),
+                    "interactiveMode": "Never",
+                }
+            },
+        }
+    ]
+    kubeconfig = tmp_path / "exec.yaml"
+    kubeconfig.write_text(json.dumps(config))
+    result = run_tool(
+        "--cluster",
+        "dev",
+        "-n",
+        namespace,
+        "--service-account",
+        "via-exec",
+        env={"KUBECONFIG": str(kubeconfig)},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    token = read_env(tmp_path / "dev.env")["TOKEN"]
+    assert admin.whoami(token) == (201, f"system:serviceaccount:{namespace}:via-exec")
+
+    broken = plugin.with_name("broken-plugin")
+    broken.write_text("#!/bin/sh\necho 'plugin: not logged in' >&2\nexit 1\n")
+    broken.chmod(0o700)
+    config["users"][0]["user"]["exec"]["command"] = str(broken)
+    kubeconfig.write_text(json.dumps(config))
+    failed = run_tool(
+        "--cluster", "dev", "-n", namespace, env={"KUBECONFIG": str(kubeconfig)}, cwd=tmp_path
+    )
+    assert failed.returncode == 3
+    assert len(failed.error_lines) == 1 and "exec plugin" in failed.stderr
