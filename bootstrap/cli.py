@@ -191,6 +191,11 @@ def _output_options(function: F) -> F:
                 help="Audience of a request-mode token (repeatable; default: the API server).",
             ),
             click.option(
+                "--bound-secret",
+                metavar="NAME",
+                help="Bind a request-mode token to this existing Secret: deleting it revokes the token early.",
+            ),
+            click.option(
                 "--role",
                 "roles",
                 multiple=True,
@@ -336,6 +341,7 @@ def _options(flags: dict[str, Any], cluster: str, service_account: str = "defaul
         roles=tuple(flags.get("roles") or ()),
         cluster_roles=tuple(flags.get("cluster_roles") or ()),
         server=flags["server"],
+        bound_secret=flags.get("bound_secret"),
     ).validate()
 
 

@@ -49,6 +49,7 @@ class Options:
     cluster_roles: tuple[str, ...] = ()
     server: str | None = None  # where to send the bootstrap requests (e.g. kubectl proxy)
     rotate: bool = False  # make a token Secret under a fresh name (see apply.py)
+    bound_secret: str | None = None  # request mode: the token dies with this Secret
 
     @property
     def secret_name(self) -> str | None:
@@ -69,6 +70,10 @@ class Options:
             raise UsageError(f"--server {self.server!r} must be an http:// or https:// URL")
         if self.audiences and self.mode != "request":
             raise UsageError("--audience needs --mode request")
+        if self.bound_secret is not None:
+            if self.mode != "request":
+                raise UsageError("--bound-secret needs --mode request")
+            validate_name(self.bound_secret, "--bound-secret", subdomain=True)
         return self
 
 
@@ -154,7 +159,13 @@ def issue(
     expires_at = None
     if secret is None:
         token, expiry = request_token(
-            admin, ns, sa, options.duration, options.audiences, _kubeconfig_ca(target)
+            admin,
+            ns,
+            sa,
+            options.duration,
+            options.audiences,
+            _kubeconfig_ca(target),
+            options.bound_secret,
         )
         expires_at = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
         timings.mark("token request")

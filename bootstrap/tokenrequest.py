@@ -41,10 +41,23 @@ def request_token(
     seconds: int,
     audiences: tuple[str, ...],
     ca_pem: bytes | None,
+    bound_secret: str | None = None,
 ) -> tuple[Token, datetime]:
     spec: dict[str, object] = {"expirationSeconds": seconds}
     if audiences:
         spec["audiences"] = list(audiences)
+    if bound_secret:
+        # A bound token dies with its object: deleting the Secret revokes it early.
+        secret = api.get(
+            f"/api/v1/namespaces/{namespace}/secrets/{bound_secret}",
+            f"get secrets in namespace {namespace}",
+        )
+        spec["boundObjectRef"] = {
+            "kind": "Secret",
+            "apiVersion": "v1",
+            "name": bound_secret,
+            "uid": (secret.get("metadata") or {}).get("uid"),
+        }
     body = api.post(
         f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
         {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec},

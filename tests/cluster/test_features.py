@@ -86,6 +86,32 @@ def test_request_mode_reports_the_real_expiry(
     assert admin.secrets_of(namespace, "default") == []  # no Secret in request mode
 
 
+def test_request_mode_token_bound_to_a_secret_dies_with_it(
+    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+) -> None:
+    status, _ = admin.request(
+        "POST", f"/api/v1/namespaces/{namespace}/secrets", {"metadata": {"name": "anchor"}}
+    )
+    assert status == 201
+    result = run_tool(
+        "--cluster",
+        "dev",
+        "-n",
+        namespace,
+        "--mode",
+        "request",
+        "--bound-secret",
+        "anchor",
+        env=kube_env(dev_cluster),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    token = read_env(tmp_path / "dev.env")["TOKEN"]
+    assert admin.whoami(token)[0] == 201
+    admin.request("DELETE", f"/api/v1/namespaces/{namespace}/secrets/anchor")
+    assert eventually_status(admin, token, 401) == 401
+
+
 def test_request_mode_refuses_durations_below_ten_minutes(tmp_path: Path) -> None:
     result = run_tool("--cluster", "dev", "--mode", "request", "--duration", "5m", cwd=tmp_path)
     assert result.returncode == 2
