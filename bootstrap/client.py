@@ -41,6 +41,7 @@ from bootstrap.errors import (
     TransientError,
     UnreachableError,
 )
+from bootstrap.kubeconfig import data_field
 from bootstrap.target import Target
 
 log = logging.getLogger("bootstrap")
@@ -101,13 +102,9 @@ def credentials_for(target: Target) -> Credentials:
     basic = None
     if user.get("username") and user.get("password"):
         basic = (str(user["username"]), str(user["password"]))
-    try:
-        cert_pem = _b64(user.get("client-certificate-data"))
-        key_pem = _b64(user.get("client-key-data"))
-    except ValueError as e:
-        raise ConfigError(
-            f"user {target.user_name!r}: client certificate/key data is not valid base64"
-        ) from e
+    where = f"user {target.user_name!r}"
+    cert_pem = data_field(user.get("client-certificate-data"), f"{where}: client-certificate-data")
+    key_pem = data_field(user.get("client-key-data"), f"{where}: client-key-data")
     return Credentials(
         token=token,
         basic=basic,
@@ -116,18 +113,6 @@ def credentials_for(target: Target) -> Credentials:
         cert_file=user.get("client-certificate") or None,
         key_file=user.get("client-key") or None,
     )
-
-
-def _b64(value: object) -> bytes | None:
-    import base64
-    import binascii
-
-    if not value:
-        return None
-    try:
-        return base64.b64decode(str(value), validate=True)
-    except binascii.Error as e:
-        raise ValueError("invalid base64") from e
 
 
 def _credentials_from_official_client(target: Target) -> Credentials:

@@ -12,6 +12,8 @@ to the file that holds them, so they are made absolute while merging.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -155,6 +157,19 @@ def _absolute_paths(section: str, body: Entry, base: Path) -> Entry:
                     f"kubeconfig {base}: {section} {key} {value!r} is not a usable path"
                 ) from e
     return MappingProxyType(fixed)
+
+
+def data_field(value: object, where: str) -> bytes | None:
+    """Decode a `*-data` field (base64); `where` names it in the error, e.g.
+    "cluster 'dev': certificate-authority-data"."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ConfigError(f"{where} is not valid base64") from e
 
 
 def expand(path: str) -> Path:

@@ -157,6 +157,7 @@ def issue(
     )
     timings.mark("apply")
     expires_at = None
+    kubeconfig_ca = _kubeconfig_ca(target)
     if secret is None:
         token, expiry = request_token(
             admin,
@@ -164,7 +165,7 @@ def issue(
             sa,
             options.duration,
             options.audiences,
-            _kubeconfig_ca(target),
+            kubeconfig_ca,
             options.bound_secret,
         )
         expires_at = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -175,7 +176,7 @@ def issue(
         timings.mark("wait")
 
     insecure = options.insecure_skip_tls_verify or target.insecure
-    ca_pem = _kubeconfig_ca(target) or token.ca_pem
+    ca_pem = kubeconfig_ca or token.ca_pem
     if options.audiences:
         # A token for other audiences is, by design, refused by the API server.
         log.info(

@@ -21,15 +21,13 @@ Context names and cluster names are different things; messages say which is whic
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bootstrap.errors import ConfigError, UsageError
-from bootstrap.kubeconfig import Kubeconfig
+from bootstrap.kubeconfig import Kubeconfig, data_field
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
@@ -107,7 +105,10 @@ def select(config: Kubeconfig, cluster: str, context: str | None = None) -> Targ
         context=chosen,
         user_name=user_name,
         user=config.users[user_name],
-        ca_data=_decode_ca(body.get("certificate-authority-data"), cluster),
+        ca_data=data_field(
+            body.get("certificate-authority-data"),
+            f"cluster {cluster!r}: certificate-authority-data",
+        ),
         ca_file=_optional_str(body.get("certificate-authority")),
         insecure=body.get("insecure-skip-tls-verify") is True,
         tls_server_name=_optional_str(body.get("tls-server-name")),
@@ -140,19 +141,6 @@ def validate_name(value: str, flag: str, *, subdomain: bool = False) -> str:
             + (" ('.' also allowed)" if subdomain else "")
         )
     return value
-
-
-def _decode_ca(value: object, cluster: str) -> bytes | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"cluster {cluster!r}: certificate-authority-data must be a string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise ConfigError(
-            f"cluster {cluster!r}: certificate-authority-data is not valid base64"
-        ) from e
 
 
 def _optional_str(value: object) -> str | None:
