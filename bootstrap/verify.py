@@ -9,6 +9,9 @@ accepted without naming the identity.
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+import tenacity
 
 from bootstrap.client import Api
 from bootstrap.errors import ApiError, AuthError, NotFoundError, VerifyError
@@ -23,10 +26,18 @@ def expected_identity(namespace: str, service_account: str) -> str:
     return f"system:serviceaccount:{namespace}:{service_account}"
 
 
+# A legacy token is checked against the API server's cached copy of its Secret,
+# which can lag the token controller's write by a few ms (seen when many tokens are
+# issued at once): a brand-new token may get one spurious 401. It is asked again
+# for this long before the 401 counts. (Only the new token: the bootstrap
+# credentials' 401 is never retried.)
+FRESH_TOKEN_GRACE = 2.0
+
+
 def whoami(api: Api) -> str | None:
     """The username the API server sees for `api`'s token, or None if it cannot say."""
     try:
-        review = api.post(REVIEW_PATH, REVIEW, "create selfsubjectreviews")
+        review = _review_with_grace(api)
     except NotFoundError:
         log.debug("no SelfSubjectReview API (Kubernetes < 1.28); checking GET /api instead")
         api.get("/api", "get /api")
@@ -45,6 +56,17 @@ def whoami(api: Api) -> str | None:
     if not isinstance(username, str):
         raise ApiError("the SelfSubjectReview came back without a username")
     return username
+
+
+def _review_with_grace(api: Api) -> dict[str, Any]:
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(lambda e: isinstance(e, AuthError) and e.status == 401),
+        stop=tenacity.stop_after_delay(min(FRESH_TOKEN_GRACE, api.deadline.remaining())),
+        wait=tenacity.wait_exponential(multiplier=0.02, max=0.25),
+        reraise=True,
+    )
+    review: dict[str, Any] = retrying(api.post, REVIEW_PATH, REVIEW, "create selfsubjectreviews")
+    return review
 
 
 def verify(api: Api, namespace: str, service_account: str) -> str:

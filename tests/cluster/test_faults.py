@@ -542,3 +542,25 @@ def test_wrong_ca_is_refused_unless_insecure_is_asked_for(
     assert allowed.returncode == 0, allowed.stderr
     assert "warning: TLS verification is off" in allowed.stderr
     read_token(tmp_path / "dev.env")
+
+
+def test_a_fresh_token_gets_a_short_grace_for_a_spurious_401(
+    proxy: FaultProxy, via_proxy: dict[str, str], namespace: str, tmp_path: Path
+) -> None:
+    """The apiserver checks a legacy token against its cached Secret, which can lag the
+    controller by a few ms: one 401 for the new token is asked again (never for the admin)."""
+    proxy.fail(401, method="POST", path="selfsubjectreviews", times=1)
+    result = run_tool("--cluster", "dev", "-n", namespace, env=via_proxy, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert proxy.count("POST", "selfsubjectreviews") == 2
+    read_token(tmp_path / "dev.env")
+
+    proxy.fail(401, method="POST", path="selfsubjectreviews", window=30)
+    started = time.monotonic()
+    rejected = run_tool(
+        "--cluster", "dev", "-n", namespace, "--out", "x.env", env=via_proxy, cwd=tmp_path
+    )
+    assert rejected.returncode == 8
+    assert 1.5 < time.monotonic() - started < 6
+    assert len(rejected.error_lines) == 1 and "rejected" in rejected.stderr
+    assert not (tmp_path / "x.env").exists()
