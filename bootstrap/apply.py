@@ -28,7 +28,6 @@ from bootstrap.errors import ApiError, ConflictError, NotFoundError
 log = logging.getLogger("bootstrap")
 
 INVALID_SINCE_LABEL = "kubernetes.io/legacy-token-invalid-since"
-MANAGED_SELECTOR = "app.kubernetes.io%2Fmanaged-by%3Dbootstrap-token"
 
 
 @dataclass(frozen=True)
@@ -198,7 +197,8 @@ def _managed_token_secrets(
     api: Api, namespace: str, service_account: str, wanted: Callable[[str], bool]
 ) -> list[dict[str, Any]]:
     listing = api.get(
-        f"/api/v1/namespaces/{namespace}/secrets?labelSelector={MANAGED_SELECTOR}",
+        f"/api/v1/namespaces/{namespace}/secrets"
+        f"?labelSelector={manifests.token_secret_selector(service_account)}",
         f"list secrets in namespace {namespace}",
     )
     found = [

@@ -10,6 +10,7 @@ import copy
 from functools import cache
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -17,6 +18,7 @@ MANAGED_BY = ("app.kubernetes.io/managed-by", "bootstrap-token")
 SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
 SA_UID_ANNOTATION = "kubernetes.io/service-account.uid"
 TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"
+SA_LABEL = "bootstrap-token/service-account"
 
 
 @cache
@@ -38,7 +40,20 @@ def token_secret(namespace: str, name: str, service_account: str, uid: str) -> d
     body = copy.deepcopy(template("token-secret"))
     body["metadata"].update(name=name, namespace=namespace)
     body["metadata"]["annotations"] = {SA_NAME_ANNOTATION: service_account, SA_UID_ANNOTATION: uid}
+    body["metadata"]["labels"].update(account_labels(service_account))
     return body
+
+
+def account_labels(service_account: str) -> dict[str, str]:
+    """A label naming the ServiceAccount, so finding its token Secrets lists only
+    those. Label values stop at 63 characters; longer names go without it."""
+    return {SA_LABEL: service_account} if len(service_account) <= 63 else {}
+
+
+def token_secret_selector(service_account: str) -> str:
+    """labelSelector (URL-encoded) for the token Secrets bootstrap-token made for an SA."""
+    labels = {MANAGED_BY[0]: MANAGED_BY[1], **account_labels(service_account)}
+    return quote(",".join(f"{k}={v}" for k, v in labels.items()), safe="")
 
 
 def role_binding(namespace: str, service_account: str, role: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bootstrap.manifests import (
     MANAGED_BY,
+    SA_LABEL,
     SA_NAME_ANNOTATION,
     SA_UID_ANNOTATION,
     TOKEN_SECRET_TYPE,
@@ -13,6 +14,7 @@ from bootstrap.manifests import (
     service_account,
     template,
     token_secret,
+    token_secret_selector,
 )
 
 UID = "5b0f0c3e-2a7e-4d4b-9f0a-1f1e2d3c4b5a"
@@ -47,11 +49,21 @@ def test_token_secret() -> None:
         "metadata": {
             "name": "deployer-token",
             "namespace": "ci",
-            "labels": {MANAGED_BY[0]: MANAGED_BY[1]},
+            "labels": {MANAGED_BY[0]: MANAGED_BY[1], SA_LABEL: "deployer"},
             "annotations": {SA_NAME_ANNOTATION: "deployer", SA_UID_ANNOTATION: UID},
         },
     }
     assert "data" not in body and "stringData" not in body
+
+
+def test_token_secrets_are_found_by_a_label_naming_their_account() -> None:
+    assert token_secret_selector("deployer") == (
+        "app.kubernetes.io%2Fmanaged-by%3Dbootstrap-token%2C"
+        "bootstrap-token%2Fservice-account%3Ddeployer"
+    )
+    long_name = "a" * 64  # too long for a label value: found by the managed-by label alone
+    assert SA_LABEL not in token_secret("ns", "s", long_name, UID)["metadata"]["labels"]
+    assert token_secret_selector(long_name) == "app.kubernetes.io%2Fmanaged-by%3Dbootstrap-token"
 
 
 def test_no_placeholder_survives_rendering() -> None:
@@ -76,7 +88,7 @@ def test_renders_are_independent_copies() -> None:
     secret["type"] = "Opaque"
     again = token_secret("a", "s2", "two", "uid-2")
     assert again["type"] == TOKEN_SECRET_TYPE
-    assert again["metadata"]["labels"] == {MANAGED_BY[0]: MANAGED_BY[1]}
+    assert again["metadata"]["labels"] == {MANAGED_BY[0]: MANAGED_BY[1], SA_LABEL: "two"}
     assert again["metadata"]["annotations"] == {
         SA_NAME_ANNOTATION: "two",
         SA_UID_ANNOTATION: "uid-2",
