@@ -26,12 +26,11 @@ from bootstrap.errors import EXIT_CODES, BootstrapError, UsageError
 log = logging.getLogger("bootstrap")
 F = TypeVar("F", bound=Callable[..., Any])
 
-_CODES = {**EXIT_CODES, 10: "fleet: at least one cluster failed (see the summary table)"}
 _EPILOG = (
     "\b\nOther commands: bootstrap-token revoke --help, bootstrap-token rotate --help\n"
     "\b\nShell completion (bash, zsh, fish):\n"
     '  eval "$(_BOOTSTRAP_TOKEN_COMPLETE=bash_source bootstrap-token)"\n'
-    "\b\nExit codes:\n" + "\n".join(f"  {code:>2}  {text}" for code, text in _CODES.items())
+    "\b\nExit codes:\n" + "\n".join(f"  {code:>2}  {text}" for code, text in EXIT_CODES.items())
 )
 _SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "terminal_width": 100}
 

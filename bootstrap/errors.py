@@ -92,4 +92,6 @@ EXIT_CODES: dict[int, str] = {
     7: "timed out waiting for the token controller",
     8: "the issued token did not verify",
     9: "the output could not be written",
+    10: "several clusters or service accounts: at least one failed (see the summary table)",
 }
+FLEET_FAILED = 10

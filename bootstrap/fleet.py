@@ -10,11 +10,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from bootstrap.errors import BootstrapError
+from bootstrap.errors import FLEET_FAILED, BootstrapError
 
 log = logging.getLogger("bootstrap")
 
-FLEET_FAILED = 10  # exit code when some clusters of a fleet failed
+__all__ = ["FLEET_FAILED", "Outcome", "current_cluster", "render_summary", "run_all"]
 
 _current = threading.local()
 
