@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import urllib3
@@ -213,6 +213,25 @@ class Admin:
 @pytest.fixture(scope="session")
 def admin(dev_cluster: DevCluster) -> Admin:
     return dev_cluster.admin()
+
+
+class DevTool(Protocol):
+    def __call__(self, *args: str, **kwargs: Any) -> Result: ...
+
+
+@pytest.fixture
+def dev_tool(dev_cluster: DevCluster, namespace: str, tmp_path: Path) -> DevTool:
+    """run_tool against cluster `dev` in the test's namespace, from tmp_path:
+    dev_tool("--service-account", "x") or dev_tool("revoke", "--all")."""
+
+    def run(*args: str, **kwargs: Any) -> Result:
+        kwargs.setdefault("env", {"KUBECONFIG": str(dev_cluster.kubeconfig)})
+        kwargs.setdefault("cwd", tmp_path)
+        command = [args[0]] if args and args[0] in ("issue", "rotate", "revoke") else []
+        rest = args[len(command) :]
+        return run_tool(*command, "--cluster", "dev", "-n", namespace, *rest, **kwargs)
+
+    return run
 
 
 @pytest.fixture

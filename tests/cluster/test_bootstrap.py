@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import Admin, DevCluster, remember_token, run_tool
+from tests.conftest import Admin, DevCluster, DevTool, remember_token, run_tool
 
 
 def env_of(kubeconfig: Path) -> dict[str, str]:
@@ -37,18 +37,9 @@ def token_from_env_file(env_file: Path) -> str:
 
 
 def test_env_file_makes_curl_work_without_insecure(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
-    result = run_tool(
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        "--service-account",
-        "reader",
-        env=env_of(dev_cluster.kubeconfig),
-        cwd=tmp_path,
-    )
+    result = dev_tool("--service-account", "reader")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     env_file = tmp_path / "dev.env"
@@ -260,7 +251,7 @@ def test_merge_into_existing_kubeconfig_keeps_every_entry(
 
 
 def test_existing_secret_of_another_kind_is_left_alone(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
     status, _ = admin.request(
         "POST",
@@ -268,9 +259,7 @@ def test_existing_secret_of_another_kind_is_left_alone(
         {"metadata": {"name": "default-token"}, "stringData": {"password": "x"}},
     )
     assert status == 201
-    result = run_tool(
-        "--cluster", "dev", "-n", namespace, env=env_of(dev_cluster.kubeconfig), cwd=tmp_path
-    )
+    result = dev_tool()
     assert result.returncode == 6
     assert len(result.error_lines) == 1
     assert "not a service-account token" in result.stderr
@@ -319,17 +308,9 @@ def test_malformed_kubeconfig_is_one_clean_line(tmp_path: Path) -> None:
 
 
 def test_debug_shows_timings_but_never_the_token(
-    dev_cluster: DevCluster, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, namespace: str, tmp_path: Path
 ) -> None:
-    result = run_tool(
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        "--debug",
-        env=env_of(dev_cluster.kubeconfig),
-        cwd=tmp_path,
-    )
+    result = dev_tool("--debug")
     assert result.returncode == 0, result.stderr
     token = token_from_env_file(tmp_path / "dev.env")
     assert token not in result.stderr

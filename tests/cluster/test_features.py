@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import Admin, DevCluster, remember_token, run_tool
+from tests.conftest import Admin, DevCluster, DevTool, remember_token, run_tool
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -63,20 +63,9 @@ def _as_token(admin: Admin, token: str, path: str) -> int:
 
 
 def test_request_mode_reports_the_real_expiry(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
-    result = run_tool(
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        "--mode",
-        "request",
-        "--duration",
-        "20m",
-        env=kube_env(dev_cluster),
-        cwd=tmp_path,
-    )
+    result = dev_tool("--mode", "request", "--duration", "20m")
     assert result.returncode == 0, result.stderr
     values = read_env(tmp_path / "dev.env")
     expires = datetime.fromisoformat(values["EXPIRES_AT"].replace("Z", "+00:00"))
@@ -87,24 +76,13 @@ def test_request_mode_reports_the_real_expiry(
 
 
 def test_request_mode_token_bound_to_a_secret_dies_with_it(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
     status, _ = admin.request(
         "POST", f"/api/v1/namespaces/{namespace}/secrets", {"metadata": {"name": "anchor"}}
     )
     assert status == 201
-    result = run_tool(
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        "--mode",
-        "request",
-        "--bound-secret",
-        "anchor",
-        env=kube_env(dev_cluster),
-        cwd=tmp_path,
-    )
+    result = dev_tool("--mode", "request", "--bound-secret", "anchor")
     assert result.returncode == 0, result.stderr
     token = read_env(tmp_path / "dev.env")["TOKEN"]
     assert admin.whoami(token)[0] == 201
@@ -122,100 +100,53 @@ def test_request_mode_refuses_durations_below_ten_minutes(tmp_path: Path) -> Non
 
 
 def test_revoke_makes_the_token_fail_and_all_removes_only_what_we_created(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
     for sa in ("default", "robot"):
-        issued = run_tool(
-            "--cluster",
-            "dev",
-            "-n",
-            namespace,
-            "--service-account",
-            sa,
-            "--clusterrole",
-            "view",
-            "--out",
-            f"{sa}.env",
-            env=kube_env(dev_cluster),
-            cwd=tmp_path,
-        )
+        issued = dev_tool("--service-account", sa, "--clusterrole", "view", "--out", f"{sa}.env")
         assert issued.returncode == 0, issued.stderr
     token = read_env(tmp_path / "robot.env")["TOKEN"]
     assert admin.whoami(token)[0] == 201
 
-    revoked = run_tool(
-        "revoke",
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        "--service-account",
-        "robot",
-        env=kube_env(dev_cluster),
-        cwd=tmp_path,
-    )
+    revoked = dev_tool("revoke", "--service-account", "robot")
     assert revoked.returncode == 0, revoked.stderr
     assert eventually_status(admin, token, 401) == 401
     assert admin.request("GET", f"/api/v1/namespaces/{namespace}/serviceaccounts/robot")[0] == 200
 
-    everything = run_tool(
-        "revoke",
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        "--service-account",
-        "robot",
-        "--all",
-        env=kube_env(dev_cluster),
-        cwd=tmp_path,
-    )
+    everything = dev_tool("revoke", "--service-account", "robot", "--all")
     assert everything.returncode == 0, everything.stderr
     assert admin.request("GET", f"/api/v1/namespaces/{namespace}/serviceaccounts/robot")[0] == 404
     binding = f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/bootstrap-token:{namespace}:robot:view"
     assert admin.request("GET", binding)[0] == 404
 
     # `default` existed before bootstrap-token: --all deletes its Secret and binding, not it.
-    default = run_tool(
-        "revoke",
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        "--all",
-        env=kube_env(dev_cluster),
-        cwd=tmp_path,
-    )
+    default = dev_tool("revoke", "--all")
     assert default.returncode == 0, default.stderr
     assert admin.request("GET", f"/api/v1/namespaces/{namespace}/serviceaccounts/default")[0] == 200
     assert "not created by bootstrap-token; kept" in default.stderr
 
 
 def test_revoke_leaves_a_secret_it_did_not_create(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
     admin.request(
         "POST",
         f"/api/v1/namespaces/{namespace}/secrets",
         {"metadata": {"name": "default-token"}, "stringData": {"k": "v"}},
     )
-    result = run_tool(
-        "revoke", "--cluster", "dev", "-n", namespace, env=kube_env(dev_cluster), cwd=tmp_path
-    )
+    result = dev_tool("revoke")
     assert result.returncode == 6
     assert "was not created by bootstrap-token; it is left alone" in result.stderr
     assert admin.request("GET", f"/api/v1/namespaces/{namespace}/secrets/default-token")[0] == 200
 
 
 def test_rotate_replaces_the_token_and_the_old_one_stops_working(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
-    first = run_tool("--cluster", "dev", "-n", namespace, env=kube_env(dev_cluster), cwd=tmp_path)
+    first = dev_tool()
     assert first.returncode == 0, first.stderr
     old = read_env(tmp_path / "dev.env")["TOKEN"]
-    rotated = run_tool(
-        "rotate", "--cluster", "dev", "-n", namespace, env=kube_env(dev_cluster), cwd=tmp_path
-    )
+    rotated = dev_tool("rotate")
     assert rotated.returncode == 0, rotated.stderr
     new = read_env(tmp_path / "dev.env")["TOKEN"]
     assert new != old
@@ -228,21 +159,16 @@ def test_rotate_replaces_the_token_and_the_old_one_stops_working(
 
 
 def test_without_binding_the_token_only_does_discovery(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
-    assert (
-        run_tool(
-            "--cluster", "dev", "-n", namespace, env=kube_env(dev_cluster), cwd=tmp_path
-        ).returncode
-        == 0
-    )
+    assert dev_tool().returncode == 0
     token = read_env(tmp_path / "dev.env")["TOKEN"]
     assert _as_token(admin, token, "/api") == 200
     assert _as_token_once(admin, token, f"/api/v1/namespaces/{namespace}/pods") == 403
 
 
 def test_clusterrole_and_role_grant_exactly_what_they_allow(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
     role = {
         "metadata": {"name": "cm-reader"},
@@ -252,37 +178,13 @@ def test_clusterrole_and_role_grant_exactly_what_they_allow(
         "POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles", role
     )
     assert status == 201, body
-    result = run_tool(
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        "--service-account",
-        "ro",
-        "--role",
-        "cm-reader",
-        env=kube_env(dev_cluster),
-        cwd=tmp_path,
-    )
+    result = dev_tool("--service-account", "ro", "--role", "cm-reader")
     assert result.returncode == 0, result.stderr
     token = read_env(tmp_path / "dev.env")["TOKEN"]
     assert _as_token(admin, token, f"/api/v1/namespaces/{namespace}/configmaps") == 200
     assert _as_token_once(admin, token, f"/api/v1/namespaces/{namespace}/pods") == 403
 
-    viewer = run_tool(
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        "--service-account",
-        "viewer",
-        "--clusterrole",
-        "view",
-        "--out",
-        "viewer.env",
-        env=kube_env(dev_cluster),
-        cwd=tmp_path,
-    )
+    viewer = dev_tool("--service-account", "viewer", "--clusterrole", "view", "--out", "viewer.env")
     assert viewer.returncode == 0, viewer.stderr
     token = read_env(tmp_path / "viewer.env")["TOKEN"]
     assert _as_token(admin, token, "/api/v1/namespaces/default/pods") == 200
@@ -381,18 +283,9 @@ def test_github_format_outside_actions_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_dotenv_format_is_plain_key_value(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
-    result = run_tool(
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        "--format",
-        "dotenv",
-        env=kube_env(dev_cluster),
-        cwd=tmp_path,
-    )
+    result = dev_tool("--format", "dotenv")
     assert result.returncode == 0, result.stderr
     values = dict(line.split("=", 1) for line in (tmp_path / "dev.env").read_text().splitlines())
     remember_token(values["TOKEN"])
@@ -462,21 +355,9 @@ def test_shell_completion_offers_cluster_names(dev_cluster: DevCluster) -> None:
 
 
 def test_dry_run_prints_manifests_and_applies_nothing(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
-    result = run_tool(
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        "--service-account",
-        "planned",
-        "--clusterrole",
-        "view",
-        "--dry-run",
-        env=kube_env(dev_cluster),
-        cwd=tmp_path,
-    )
+    result = dev_tool("--service-account", "planned", "--clusterrole", "view", "--dry-run")
     assert result.returncode == 0, result.stderr
     kinds = [doc["kind"] for doc in yaml.safe_load_all(result.stdout)]
     assert kinds == ["ServiceAccount", "ClusterRoleBinding", "Secret"]
@@ -484,7 +365,7 @@ def test_dry_run_prints_manifests_and_applies_nothing(
 
 
 def test_server_flag_bootstraps_through_kubectl_proxy(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
     proxy = subprocess.Popen(
         ["kubectl", "--kubeconfig", str(dev_cluster.kubeconfig), "proxy", "--port=0"],
@@ -496,16 +377,7 @@ def test_server_flag_bootstraps_through_kubectl_proxy(
         line = proxy.stdout.readline()
         port = re.search(r":(\d+)", line)
         assert port, line
-        result = run_tool(
-            "--cluster",
-            "dev",
-            "-n",
-            namespace,
-            "--server",
-            f"http://127.0.0.1:{port.group(1)}",
-            env=kube_env(dev_cluster),
-            cwd=tmp_path,
-        )
+        result = dev_tool("--server", f"http://127.0.0.1:{port.group(1)}")
         assert result.returncode == 0, result.stderr
         values = read_env(tmp_path / "dev.env")
         assert values["APISERVER"] == dev_cluster.server
@@ -516,21 +388,11 @@ def test_server_flag_bootstraps_through_kubectl_proxy(
 
 
 def test_several_service_accounts_in_one_process(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
     accounts = [f"svc-{i}" for i in range(6)]
     args = [arg for account in accounts for arg in ("--service-account", account)]
-    result = run_tool(
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        *args,
-        "--out",
-        "{service_account}.env",
-        env=kube_env(dev_cluster),
-        cwd=tmp_path,
-    )
+    result = dev_tool(*args, "--out", "{service_account}.env")
     assert result.returncode == 0, result.stderr
     assert "6 of 6 ok" in result.stderr
     for account in accounts:
@@ -539,23 +401,12 @@ def test_several_service_accounts_in_one_process(
 
 
 def test_admin_credentials_from_an_exec_plugin(
-    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+    dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
     """Users of EKS/GKE/OIDC get their credentials from an exec plugin; the official
     client runs it. Here the plugin hands out a cluster-admin service-account token."""
-    made = run_tool(
-        "--cluster",
-        "dev",
-        "-n",
-        namespace,
-        "--service-account",
-        "plugin-admin",
-        "--clusterrole",
-        "cluster-admin",
-        "--out",
-        "admin.env",
-        env=kube_env(dev_cluster),
-        cwd=tmp_path,
+    made = dev_tool(
+        "--service-account", "plugin-admin", "--clusterrole", "cluster-admin", "--out", "admin.env"
     )
     assert made.returncode == 0, made.stderr
     admin_token = read_env(tmp_path / "admin.env")["TOKEN"]
