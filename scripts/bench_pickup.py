@@ -343,7 +343,8 @@ def main(argv: list[str]) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bootstrap-pickup-"))
     try:
         admin = Admin.from_kubeconfig(kubeconfig, tmp)
-        tool = [str(repo / ".venv" / "bin" / "bootstrap-token"), "--cluster", "dev"]
+        venv = repo / ".venv-bench" if (repo / ".venv-bench").exists() else repo / ".venv"
+        tool = [str(venv / "bin" / "bootstrap-token"), "--cluster", "dev"]
         runs = []
         for i in range(1, args.n + 1):
             run = measure(tool, admin, namespace, f"p-{i}", tmp / f"p-{i}.env", env, tmp)
