@@ -190,6 +190,11 @@ def _output_options(function: F) -> F:
                 help="Audience of a request-mode token (repeatable; default: the API server).",
             ),
             click.option(
+                "--emit-server",
+                metavar="URL",
+                help="APISERVER to write into the outputs  [default: the cluster's server, also with --server]",
+            ),
+            click.option(
                 "--bound-secret",
                 metavar="NAME",
                 help="Bind a request-mode token to this existing Secret: deleting it revokes the token early.",
@@ -341,6 +346,7 @@ def _options(flags: dict[str, Any], cluster: str, service_account: str = "defaul
         cluster_roles=tuple(flags.get("cluster_roles") or ()),
         server=flags["server"],
         bound_secret=flags.get("bound_secret"),
+        emit_server=flags.get("emit_server"),
     ).validate()
 
 

@@ -50,6 +50,7 @@ class Options:
     server: str | None = None  # where to send the bootstrap requests (e.g. kubectl proxy)
     rotate: bool = False  # make a token Secret under a fresh name (see apply.py)
     bound_secret: str | None = None  # request mode: the token dies with this Secret
+    emit_server: str | None = None  # APISERVER written to the outputs (default: the cluster's)
 
     @property
     def secret_name(self) -> str | None:
@@ -66,8 +67,9 @@ class Options:
             for name in names:
                 if not name or "/" in name or "%" in name or name in (".", ".."):
                     raise UsageError(f"{flag} {name!r} is not a valid role name")
-        if self.server and not self.server.startswith(("https://", "http://")):
-            raise UsageError(f"--server {self.server!r} must be an http:// or https:// URL")
+        for flag, url in (("--server", self.server), ("--emit-server", self.emit_server)):
+            if url and not url.startswith(("https://", "http://")):
+                raise UsageError(f"{flag} {url!r} must be an http:// or https:// URL")
         if self.audiences and self.mode != "request":
             raise UsageError("--audience needs --mode request")
         if self.bound_secret is not None:
@@ -198,7 +200,7 @@ def issue(
     timings.mark("verify")
     return emit.Issued(
         cluster=target.cluster,
-        server=target.server,
+        server=(options.emit_server or target.server).rstrip("/"),
         namespace=ns,
         service_account=sa,
         secret=secret or "",

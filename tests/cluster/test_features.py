@@ -377,11 +377,17 @@ def test_server_flag_bootstraps_through_kubectl_proxy(
         line = proxy.stdout.readline()
         port = re.search(r":(\d+)", line)
         assert port, line
-        result = dev_tool("--server", f"http://127.0.0.1:{port.group(1)}")
+        proxy_url = f"http://127.0.0.1:{port.group(1)}"
+        result = dev_tool("--server", proxy_url)
         assert result.returncode == 0, result.stderr
         values = read_env(tmp_path / "dev.env")
         assert values["APISERVER"] == dev_cluster.server
         assert admin.whoami(values["TOKEN"])[0] == 201
+
+        # Asked otherwise: the outputs name the server the user wants to use.
+        via = dev_tool("--server", proxy_url, "--emit-server", proxy_url, "--out", "via.env")
+        assert via.returncode == 0, via.stderr
+        assert read_env(tmp_path / "via.env")["APISERVER"] == proxy_url
     finally:
         proxy.terminate()
         proxy.wait(timeout=10)
