@@ -117,9 +117,14 @@ def load_target(options: Options, environ: Mapping[str, str], home: Path) -> Tar
     return select(load_kubeconfig(options, environ, home), options.cluster, options.context)
 
 
+def skips_tls_verification(options: Options, target: Target) -> bool:
+    """--insecure-skip-tls-verify, or the kubeconfig's own insecure-skip-tls-verify."""
+    return options.insecure_skip_tls_verify or target.insecure
+
+
 def admin_api(options: Options, target: Target, deadline: Deadline) -> Api:
     """The bootstrap credentials, talking to the cluster (or to --server)."""
-    insecure = options.insecure_skip_tls_verify or target.insecure
+    insecure = skips_tls_verification(options, target)
     if insecure:
         log.warning(
             "warning: TLS verification is off for %s; anyone on the network path can "
@@ -177,7 +182,7 @@ def issue(
         token = wait_for_token(admin, ns, secret, deadline, applied.secret, on_wait)
         timings.mark("wait")
 
-    insecure = options.insecure_skip_tls_verify or target.insecure
+    insecure = skips_tls_verification(options, target)
     ca_pem = kubeconfig_ca or token.ca_pem
     if options.audiences:
         # A token for other audiences is, by design, refused by the API server.
