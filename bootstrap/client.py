@@ -38,6 +38,7 @@ from bootstrap.errors import (
     ConfigError,
     ConflictError,
     NotFoundError,
+    TLSVerificationError,
     TransientError,
     UnreachableError,
 )
@@ -316,6 +317,9 @@ class Api:
             status, response_headers, data = self._exchange(
                 method, self._prefix + path, payload, headers, timeout
             )
+        except ssl.SSLCertVerificationError as e:
+            # A certificate that does not verify will not verify on a retry either.
+            raise TLSVerificationError(_tls_message(self.server, e)) from None
         except ssl.SSLError as e:
             raise UnreachableError(_tls_message(self.server, e)) from None
         except (OSError, http.client.HTTPException) as e:

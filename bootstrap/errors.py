@@ -39,6 +39,10 @@ class UnreachableError(ApiError):
     """Connection refused, reset, timed out, or TLS failed."""
 
 
+class TLSVerificationError(ApiError):
+    """The server's certificate does not verify against the CA: never retried."""
+
+
 class TransientError(ApiError):
     """Worth retrying: 429 or 5xx. `retry_after` is the server's hint in seconds."""
 
