@@ -33,8 +33,9 @@ def read_env(path: Path) -> dict[str, str]:
     return values
 
 
-def eventually_status(admin: Admin, token: str, want: int, seconds: float = 10) -> int:
-    """The authenticator may serve a just-deleted Secret from its cache for a moment."""
+def eventually_status(admin: Admin, token: str, want: int, seconds: float = 25) -> int:
+    """kube-apiserver caches a successful token authentication for 10 s, so a revoked
+    token keeps working for up to 10 s after its last successful use."""
     deadline = time.monotonic() + seconds
     status = admin.whoami(token)[0]
     while status != want and time.monotonic() < deadline:
