@@ -119,7 +119,7 @@ def _target_options(function: F) -> F:
             click.option(
                 "--server",
                 metavar="URL",
-                help="Send the bootstrap requests here instead (e.g. kubectl proxy at http://127.0.0.1:8001); outputs keep the cluster's server.",
+                help="Send the bootstrap requests here instead (e.g. kubectl proxy at http://127.0.0.1:8001); outputs keep the cluster's server unless --emit-server says otherwise.",
             ),
             click.option(
                 "--timeout",
@@ -139,7 +139,7 @@ def _target_options(function: F) -> F:
                 type=click.IntRange(min=1),
                 default=4,
                 show_default=True,
-                help="Clusters done at once in fleet mode.",
+                help="Tokens issued at once with several clusters or service accounts.",
             ),
             click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings on stderr."),
             click.option(
