@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from bootstrap import manifests
@@ -30,14 +29,6 @@ log = logging.getLogger("bootstrap")
 INVALID_SINCE_LABEL = "kubernetes.io/legacy-token-invalid-since"
 
 
-@dataclass(frozen=True)
-class Applied:
-    service_account_uid: str
-    service_account_created: bool
-    secret: dict[str, Any] | None  # None in TokenRequest mode: no Secret is needed
-    secret_created: bool
-
-
 def apply(
     api: Api,
     namespace: str,
@@ -46,15 +37,14 @@ def apply(
     roles: tuple[str, ...] = (),
     cluster_roles: tuple[str, ...] = (),
     fresh: bool = False,
-) -> Applied:
-    uid, sa_created = ensure_service_account(api, namespace, service_account)
+) -> dict[str, Any] | None:
+    """Apply everything; return the token Secret as the server has it (None when
+    `secret` is None: TokenRequest mode needs no Secret)."""
+    uid = ensure_service_account(api, namespace, service_account)
     ensure_bindings(api, namespace, service_account, roles, cluster_roles)
     if secret is None:
-        return Applied(uid, sa_created, None, False)
-    body, secret_created = ensure_token_secret(
-        api, namespace, secret, service_account, uid, fresh=fresh
-    )
-    return Applied(uid, sa_created, body, secret_created)
+        return None
+    return ensure_token_secret(api, namespace, secret, service_account, uid, fresh=fresh)
 
 
 def planned_objects(
@@ -116,7 +106,8 @@ def ensure_bindings(
         log.info("%s %s exists", kind, name)
 
 
-def ensure_service_account(api: Api, namespace: str, name: str) -> tuple[str, bool]:
+def ensure_service_account(api: Api, namespace: str, name: str) -> str:
+    """The ServiceAccount's UID, creating it first if needed."""
     path = f"/api/v1/namespaces/{namespace}/serviceaccounts"
     created = False
     try:
@@ -137,12 +128,12 @@ def ensure_service_account(api: Api, namespace: str, name: str) -> tuple[str, bo
     if not isinstance(uid, str) or not uid:
         raise ApiError(f"ServiceAccount {namespace}/{name} came back without a uid")
     log.info("ServiceAccount %s/%s %s", namespace, name, "created" if created else "exists")
-    return uid, created
+    return uid
 
 
 def ensure_token_secret(
     api: Api, namespace: str, base: str, service_account: str, uid: str, fresh: bool = False
-) -> tuple[dict[str, Any], bool]:
+) -> dict[str, Any]:
     """Reuse the token Secret `base` (or its newest rotated successor), else create one.
 
     With `fresh`, always create a Secret under a new name (see the module docstring).
@@ -155,7 +146,7 @@ def ensure_token_secret(
             name = body["metadata"]["name"]
             check_reusable(body, namespace, name, service_account, uid)
             log.info("Secret %s/%s exists, reusing it", namespace, name)
-            return body, False
+            return body
     name = f"{base}-{secrets.token_hex(3)}" if fresh else base
     try:
         body = api.post(
@@ -168,9 +159,9 @@ def ensure_token_secret(
         body = api.get(f"{path}/{name}", f"get secrets in namespace {namespace}")
         check_reusable(body, namespace, name, service_account, uid)
         log.info("Secret %s/%s exists, reusing it", namespace, name)
-        return body, False
+        return body
     log.info("Secret %s/%s created", namespace, name)
-    return body, True
+    return body
 
 
 def find_token_secrets(

@@ -33,8 +33,6 @@ import yaml
 from bootstrap.errors import OutputError
 from bootstrap.kubeconfig import parse
 
-FORMATS = ("env", "kubeconfig", "json", "dotenv", "github")
-
 
 @dataclass(frozen=True)
 class Issued:

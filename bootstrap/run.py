@@ -159,7 +159,7 @@ def issue(
     admin = admin_api(options, target, deadline)
     timings.mark("connect")
     ns, sa, secret = options.namespace, options.service_account, options.secret_name
-    applied = apply(
+    secret_body = apply(
         admin, ns, sa, secret, options.roles, options.cluster_roles, fresh=options.rotate
     )
     timings.mark("apply")
@@ -178,8 +178,8 @@ def issue(
         expires_at = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
         timings.mark("token request")
     else:
-        secret = (applied.secret or {}).get("metadata", {}).get("name", secret)
-        token = wait_for_token(admin, ns, secret, deadline, applied.secret, on_wait)
+        secret = (secret_body or {}).get("metadata", {}).get("name", secret)
+        token = wait_for_token(admin, ns, secret, deadline, secret_body, on_wait)
         timings.mark("wait")
 
     insecure = skips_tls_verification(options, target)
@@ -258,9 +258,8 @@ def write_outputs(
     stdout: IO[str] | None = None,
 ) -> Path | None:
     stdout = stdout or sys.stdout  # looked up now, so a redirected sys.stdout is honoured
+    check_output_location(options, cwd, environ)  # again: the run may have taken a while
     out = output_path(options, cwd)
-    if out is not None and not out.parent.is_dir():
-        raise OutputError(f"cannot write {out}: the directory {out.parent} does not exist")
     if options.format == "kubeconfig":
         existing = emit.read_existing_kubeconfig(out) if out else None
         text = emit.render_kubeconfig(issued, existing)
