@@ -50,10 +50,15 @@ def account_labels(service_account: str) -> dict[str, str]:
     return {SA_LABEL: service_account} if len(service_account) <= 63 else {}
 
 
+def managed_selector(extra: dict[str, str] | None = None) -> str:
+    """labelSelector (URL-encoded) for what bootstrap-token made (and `extra` labels)."""
+    labels = {MANAGED_BY[0]: MANAGED_BY[1], **(extra or {})}
+    return quote(",".join(f"{k}={v}" for k, v in labels.items()), safe="")
+
+
 def token_secret_selector(service_account: str) -> str:
     """labelSelector (URL-encoded) for the token Secrets bootstrap-token made for an SA."""
-    labels = {MANAGED_BY[0]: MANAGED_BY[1], **account_labels(service_account)}
-    return quote(",".join(f"{k}={v}" for k, v in labels.items()), safe="")
+    return managed_selector(account_labels(service_account))
 
 
 def role_binding(namespace: str, service_account: str, role: str) -> dict[str, Any]:

@@ -34,19 +34,22 @@ def revoke(
     """Delete the token Secret `secret` and its rotated successors (`secret-*`), except
     `keep`; with `everything` also the SA and bindings. Return what went."""
     deleted: list[str] = []
-    names = [secret] + [
-        s["metadata"]["name"] for s in rotated_secrets(api, namespace, secret, service_account)
-    ]
-    for name in names:
-        if name == keep:
-            continue
-        path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
-        if _delete_if_ours(api, path, f"Secret {namespace}/{name}", "secrets", namespace):
+    secrets_path = f"/api/v1/namespaces/{namespace}/secrets"
+    if secret != keep and _delete_if_ours(
+        api, f"{secrets_path}/{secret}", f"Secret {namespace}/{secret}", "secrets", namespace
+    ):
+        deleted.append(f"Secret {namespace}/{secret}")
+    # Rotated successors come from a LIST on our own labels: no need to GET each again.
+    for item in rotated_secrets(api, namespace, secret, service_account):
+        name = item["metadata"]["name"]
+        if name != keep:
+            _delete(api, f"{secrets_path}/{name}", f"delete secrets in namespace {namespace}")
+            log.info("deleted Secret %s/%s", namespace, name)
             deleted.append(f"Secret {namespace}/{name}")
     if not everything:
         return deleted
     subject = {"kind": "ServiceAccount", "name": service_account, "namespace": namespace}
-    selector = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dbootstrap-token"
+    selector = f"labelSelector={manifests.managed_selector()}"
     for path, resource, scope in (
         (
             f"{RBAC}/namespaces/{namespace}/rolebindings",
