@@ -383,3 +383,33 @@ def test_environment() -> None:
     environ, home, cwd = run.environment()
     assert environ is os.environ
     assert home == Path.home() and cwd == Path.cwd()
+
+
+def test_every_feature_appears_in_help() -> None:
+    """Issue 5: each feature is discoverable from --help."""
+    runner = CliRunner()
+    issue_help = runner.invoke(command, ["--help"]).output
+    for flag in (
+        "--mode",
+        "--duration",
+        "--audience",
+        "--bound-secret",
+        "--role",
+        "--clusterrole",
+        "--all-clusters",
+        "--parallel",
+        "{cluster}",
+        "--format",
+        "github",
+        "dotenv",
+        "--dry-run",
+        "--server",
+        "--emit-server",
+        "--quiet",
+        "_BOOTSTRAP_TOKEN_COMPLETE",
+        "revoke --help",
+        "rotate --help",
+    ):
+        assert flag in issue_help, flag
+    assert "--all" in runner.invoke(command, ["revoke", "--help"]).output
+    assert "fresh name" in runner.invoke(command, ["rotate", "--help"]).output
