@@ -15,7 +15,8 @@ output (`powers`) and, when not empty, in a warning that `--quiet` keeps:
   impersonate                 act as any user (impersonate users)
 
 `cluster-admin` implies every other power, so it is asked first and, when
-allowed, is the only request. A token in kube-system is warned about even
+allowed, is the only request. When the run has just bound roles, a
+SelfSubjectRulesReview first waits (up to 1 s) for the binding to be in effect. A token in kube-system is warned about even
 without any of these: its ServiceAccount lives beside the control plane's own.
 
 A role bound to a namespace's `default` ServiceAccount is given to every Pod of
@@ -37,6 +38,9 @@ from bootstrap.errors import ApiError, UsageError
 log = logging.getLogger("bootstrap")
 
 REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+RULES_PATH = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+SELF_REVIEWS = {"selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"}
+SETTLE = 1.0  # seconds to wait, at most, for a binding of this run to take effect
 RBAC = "rbac.authorization.k8s.io"
 
 
@@ -109,11 +113,46 @@ def classify(answers: Mapping[str, bool]) -> tuple[str, ...]:
     return tuple(power for power in POWERS if answers.get(power))
 
 
-def assess(api: Api) -> tuple[str, ...] | None:
-    """Ask the API server what `api`'s token may do; None if it would not say."""
+def beyond_self_reviews(review: Mapping[str, Any]) -> bool:
+    """Whether a SelfSubjectRulesReview grants anything beyond what every authenticated
+    user has (creating self reviews): i.e. whether a binding of this run is in effect."""
+    status = review.get("status")
+    rules = status.get("resourceRules") if isinstance(status, Mapping) else None
+    for rule in rules if isinstance(rules, list) else ():
+        resources = rule.get("resources") if isinstance(rule, Mapping) else None
+        if isinstance(resources, list) and set(resources) - SELF_REVIEWS:
+            return True
+    return False
+
+
+def settle(api: Api, namespace: str, limit: float = SETTLE) -> None:
+    """Wait (at most `limit` s) until a binding made moments ago is in effect.
+
+    The RBAC authorizer sees a new (Cluster)RoleBinding through its informer, a few
+    ms after the write: asked too early, the reviews would miss the bound role's
+    powers, and a cluster-admin token would be minted silently. A role that does not
+    exist or grants nothing never shows: the wait then ends at `limit`."""
+    body = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectRulesReview",
+        "spec": {"namespace": namespace},
+    }
+    end = time.monotonic() + min(limit, api.deadline.remaining())
+    while True:
+        review = api.post(RULES_PATH, body, "create selfsubjectrulesreviews")
+        if beyond_self_reviews(review) or time.monotonic() >= end:
+            return
+        time.sleep(0.02)
+
+
+def assess(api: Api, namespace: str, bound: bool) -> tuple[str, ...] | None:
+    """Ask the API server what `api`'s token may do; None if it would not say.
+    `bound`: this run bound roles to the ServiceAccount (wait for them first)."""
     started = time.perf_counter()
     answers: dict[str, bool] = {}
     try:
+        if bound:
+            settle(api, namespace)
         for check in CHECKS:
             review = api.post(REVIEW_PATH, review_body(check), "create selfsubjectaccessreviews")
             answers[check.power] = allowed(review)

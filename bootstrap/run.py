@@ -237,7 +237,7 @@ def _verify(
         who="the new token",
     )
     identity = verify(as_sa, ns, sa)
-    powers = power_checks.assess(as_sa)
+    powers = power_checks.assess(as_sa, ns, bool(options.roles or options.cluster_roles))
     warning = power_checks.warning(identity or expected_identity(ns, sa), ns, powers)
     if warning:
         log.warning("%s", warning)

@@ -53,6 +53,19 @@ def test_no_registered_secret_survives_redact(case: tuple[list[str], str]) -> No
     out = redact.redact(text)
     for secret in secrets:
         assert secret not in out
+        assert secret[: redact.PARTIAL] not in out or len(secret) <= redact.PARTIAL
+
+
+@settings(max_examples=200, deadline=None)
+@given(secrets_, st.integers(0, 60), filler, filler)
+def test_a_secret_cut_short_is_redacted_too(secret: str, cut: int, before: str, after: str) -> None:
+    """A server truncates its message in the middle of the echoed secret."""
+    redact.clear()
+    redact.register(secret)
+    out = redact.redact(before + secret[: redact.PARTIAL + cut] + after)
+    if len(secret) > redact.PARTIAL:
+        assert secret[: redact.PARTIAL] not in out
+    assert secret not in out
 
 
 def capture_stderr(action: Callable[[], Any]) -> str:
@@ -151,6 +164,15 @@ def test_json_escaped_form_and_jwts_are_redacted() -> None:
     redact.register('pa"ss\\word')
     assert redact.redact('{"message": "pa\\"ss\\\\word"}') == '{"message": "<redacted>"}'
     assert redact.redact(f"Bearer {JWT}.") == "Bearer <redacted>."
+
+
+def test_truncated_echo_of_a_token() -> None:
+    token = "0123456789abcdefghijklmnopqrstuvwxyz"
+    redact.register(token)
+    assert redact.redact(f"(Authorization: Bearer {token[:20]})") == (
+        "(Authorization: Bearer <redacted>)"
+    )
+    assert redact.redact("0123456 is not enough") == "0123456 is not enough"
 
 
 def test_short_values_are_not_registered() -> None:
