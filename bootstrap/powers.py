@@ -125,13 +125,13 @@ def beyond_self_reviews(review: Mapping[str, Any]) -> bool:
     return False
 
 
-def settle(api: Api, namespace: str, limit: float = SETTLE) -> None:
+def settle(api: Api, namespace: str, limit: float = SETTLE) -> bool:
     """Wait (at most `limit` s) until a binding made moments ago is in effect.
 
     The RBAC authorizer sees a new (Cluster)RoleBinding through its informer, a few
     ms after the write: asked too early, the reviews would miss the bound role's
     powers, and a cluster-admin token would be minted silently. A role that does not
-    exist or grants nothing never shows: the wait then ends at `limit`."""
+    exist or grants nothing never shows: the wait then ends at `limit` (False)."""
     body = {
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SelfSubjectRulesReview",
@@ -140,8 +140,10 @@ def settle(api: Api, namespace: str, limit: float = SETTLE) -> None:
     end = time.monotonic() + min(limit, api.deadline.remaining())
     while True:
         review = api.post(RULES_PATH, body, "create selfsubjectrulesreviews")
-        if beyond_self_reviews(review) or time.monotonic() >= end:
-            return
+        if beyond_self_reviews(review):
+            return True
+        if time.monotonic() >= end:
+            return False
         time.sleep(0.02)
 
 
@@ -151,8 +153,12 @@ def assess(api: Api, namespace: str, bound: bool) -> tuple[str, ...] | None:
     started = time.perf_counter()
     answers: dict[str, bool] = {}
     try:
-        if bound:
-            settle(api, namespace)
+        if bound and not settle(api, namespace):
+            log.warning(
+                "warning: the roles bound to the token grant it nothing (after %.0f s): "
+                "check that the --role/--clusterrole names exist",
+                SETTLE,
+            )
         for check in CHECKS:
             review = api.post(REVIEW_PATH, review_body(check), "create selfsubjectaccessreviews")
             answers[check.power] = allowed(review)

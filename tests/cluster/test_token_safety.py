@@ -398,3 +398,18 @@ def test_role_for_default_service_account_given_explicitly_is_bound(
     result = dev_tool("--service-account", "default", "--clusterrole", "view", "-q")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # view reads no Secrets: nothing to warn about
+
+
+def test_binding_a_role_that_grants_nothing_is_warned_about(
+    dev_tool: DevTool, tmp_path: Path
+) -> None:
+    """The reviews wait (at most 1 s) for a binding of the run to be in effect; a role
+    that does not exist never is, which is most likely a typo."""
+    result = dev_tool("--service-account", "x", "--role", "no-such-role", "--format", "json",
+                      "--out", "x.json", "-q")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert warnings_of(result.stderr) == [
+        "bootstrap-token: warning: the roles bound to the token grant it nothing (after 1 s): "
+        "check that the --role/--clusterrole names exist"
+    ]
+    assert json_out(tmp_path / "x.json")["powers"] == []

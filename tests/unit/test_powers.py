@@ -131,3 +131,27 @@ def test_cli_knows_whether_service_account_was_typed() -> None:
     )
     assert explicit.exit_code == 0, explicit.output
     assert "kind: ClusterRoleBinding" in explicit.output
+
+
+def test_a_binding_is_in_effect_once_the_rules_go_beyond_self_reviews() -> None:
+    baseline = {
+        "status": {
+            "resourceRules": [
+                {
+                    "verbs": ["create"],
+                    "apiGroups": ["authorization.k8s.io"],
+                    "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                },
+                {
+                    "verbs": ["create"],
+                    "apiGroups": ["authentication.k8s.io"],
+                    "resources": ["selfsubjectreviews"],
+                },
+            ]
+        }
+    }
+    assert not powers.beyond_self_reviews(baseline)
+    assert not powers.beyond_self_reviews({})
+    assert not powers.beyond_self_reviews({"status": {"resourceRules": "nonsense"}})
+    bound = {"status": {"resourceRules": [{"verbs": ["get"], "resources": ["configmaps"]}]}}
+    assert powers.beyond_self_reviews(bound)
