@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import click
 
 from bootstrap import __version__
 from bootstrap.errors import EXIT_CODES, BootstrapError, UsageError
+from bootstrap.redact import redact
 
 log = logging.getLogger("bootstrap")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,25 +36,29 @@ _SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "terminal_wi
 
 
 class _Redact(logging.Filter):
-    """Defence in depth: nothing is meant to log a token, but if a JWT ever reaches
-    a log record it is masked. Also prefixes lines with the cluster in fleet mode."""
-
-    JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+    """Every log record goes through `redact.redact` (the run's registered secrets and
+    anything shaped like a JWT). Also prefixes lines with the cluster in fleet mode."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         from bootstrap.fleet import current_cluster
 
-        message = record.getMessage()
-        if self.JWT.search(message):
-            message = self.JWT.sub("<redacted>", message)
+        message = redact(record.getMessage())
         cluster = current_cluster()
         record.msg, record.args = (f"[{cluster}] {message}" if cluster else message), None
         return True
 
 
+class _RedactingFormatter(logging.Formatter):
+    """Redacts the whole formatted line again: a traceback (--debug) carries exception
+    messages, which the filter does not see."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def _configure_logging(debug: bool, quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("bootstrap-token: %(message)s"))
+    handler.setFormatter(_RedactingFormatter("bootstrap-token: %(message)s"))
     handler.addFilter(_Redact())
     log.handlers[:] = [handler]
     log.propagate = False
@@ -307,14 +311,17 @@ def _boundary(flags: dict[str, Any], job: Callable[[], int]) -> None:
     except BootstrapError as e:
         if debug:
             log.debug("traceback follows", exc_info=True)
-        click.echo(f"error: {e}", err=True)
+        click.echo(redact(f"error: {e}"), err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         sys.exit(130)
     except Exception as e:
         if debug:
-            raise
+            import traceback
+
+            sys.stderr.write(redact(traceback.format_exc()))
+            sys.exit(1)
         click.echo(
             f"error: internal error ({type(e).__name__}); rerun with --debug for details "
             "and please report it",
@@ -322,6 +329,13 @@ def _boundary(flags: dict[str, Any], job: Callable[[], int]) -> None:
         )
         sys.exit(1)
     sys.exit(code)
+
+
+def _given(parameter: str) -> bool:
+    """Whether the user typed this flag (as opposed to its default)."""
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source(parameter) if ctx else None
+    return source is not None and source is not click.core.ParameterSource.DEFAULT
 
 
 def _options(flags: dict[str, Any], cluster: str, service_account: str = "default") -> Any:
@@ -398,6 +412,15 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
             raise UsageError("the kubeconfig defines no clusters")
         click.echo(render_table(rows), nl=False)
         return 0
+    from bootstrap.powers import refuse_default_binding
+
+    refuse_default_binding(
+        flags["namespace"],
+        flags["service_accounts"],
+        _given("service_accounts"),
+        flags.get("roles") or (),
+        flags.get("cluster_roles") or (),
+    )
     jobs = _jobs(flags)
     if flags.get("dry_run"):
         return _dry_run(flags, jobs)
@@ -465,7 +488,7 @@ def _run_jobs(
         for cluster, account in jobs
     }
     outcomes = run_all(list(labels), lambda label: one(*labels[label]), flags["parallel"])
-    click.echo(render_summary(outcomes), err=True, nl=False)
+    click.echo(redact(render_summary(outcomes)), err=True, nl=False)
     return 0 if all(o.ok for o in outcomes) else FLEET_FAILED
 
 
@@ -506,8 +529,10 @@ class _Progress:
         if self.tty:
             if now - self.last >= 0.1:
                 sys.stderr.write(
-                    f"\r\x1b[Kbootstrap-token: waiting for the token controller to fill the "
-                    f"Secret... {elapsed:.1f} s"
+                    redact(
+                        f"\r\x1b[Kbootstrap-token: waiting for the token controller to fill "
+                        f"the Secret... {elapsed:.1f} s"
+                    )
                 )
                 sys.stderr.flush()
                 self.shown, self.last = True, now

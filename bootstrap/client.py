@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import tenacity
 
+from bootstrap import redact
 from bootstrap.errors import (
     ApiError,
     AuthError,
@@ -79,6 +80,12 @@ class Credentials:
     key_pem: bytes | None = None
     cert_file: str | None = None
     key_file: str | None = None
+
+    def __post_init__(self) -> None:
+        # Every credential is known to the redaction the moment it exists (see redact.py).
+        redact.register(self.token)
+        if self.basic:
+            redact.register(self.basic[1], username=self.basic[0])
 
     def __repr__(self) -> str:  # never print secrets, even in a --debug traceback
         return "Credentials(<redacted>)"

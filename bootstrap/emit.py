@@ -48,6 +48,8 @@ class Issued:
     identity: str
     insecure: bool = False
     expires_at: str | None = None  # RFC 3339, for short-lived (TokenRequest) tokens
+    identity_checked: bool = True  # False: the server would not say who the token is
+    powers: tuple[str, ...] | None = None  # what it can do (see powers.py); None: not checked
 
     def __repr__(self) -> str:
         return f"Issued(cluster={self.cluster!r}, identity={self.identity!r}, token=<redacted>)"
@@ -129,12 +131,14 @@ def render_json(issued: Issued, cacert: Path | None) -> str:
         "token": issued.token,
         "cacert": str(cacert) if cacert else None,
         "namespace": issued.namespace,
-        "identity": issued.identity,
+        "identity": issued.identity if issued.identity_checked else None,
+        "identity_checked": issued.identity_checked,
         "cluster": issued.cluster,
         "service_account": issued.service_account,
         "secret": issued.secret,
         "ca_crt": issued.ca_pem.decode("ascii", "replace") if issued.ca_pem else None,
         "expires_at": issued.expires_at,
+        "powers": list(issued.powers) if issued.powers is not None else None,
     }
     return json.dumps(document, indent=2) + "\n"
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from bootstrap import emit
+from bootstrap import emit, redact
 from bootstrap.client import Api, Credentials, Deadline, credentials_for
 from bootstrap.errors import ConfigError, OutputError, UsageError
 from bootstrap.kubeconfig import Kubeconfig, default_paths
@@ -152,7 +152,7 @@ def issue(
     """Apply, then wait (or request), then verify: a token that is known to work."""
     from bootstrap.apply import apply
     from bootstrap.tokenrequest import request_token
-    from bootstrap.verify import expected_identity, verify
+    from bootstrap.verify import expected_identity
     from bootstrap.wait import wait_for_token
 
     deadline = Deadline(options.timeout)
@@ -184,24 +184,7 @@ def issue(
 
     insecure = skips_tls_verification(options, target)
     ca_pem = kubeconfig_ca or token.ca_pem
-    if options.audiences:
-        # A token for other audiences is, by design, refused by the API server.
-        log.info(
-            "token is for audiences %s; not verifiable against the API server", options.audiences
-        )
-        identity = expected_identity(ns, sa)
-    else:
-        as_sa = Api(
-            target.server,
-            Credentials(token=token.token),
-            deadline,
-            ca_data=ca_pem,
-            insecure=insecure,
-            tls_server_name=target.tls_server_name,
-            who="the new token",
-        )
-        identity = verify(as_sa, ns, sa)
-        log.info("verified: the token authenticates as %s", identity)
+    identity, powers = _verify(options, target, token.token, ca_pem, insecure, deadline)
     timings.mark("verify")
     return emit.Issued(
         cluster=target.cluster,
@@ -211,10 +194,54 @@ def issue(
         secret=secret or "",
         token=token.token,
         ca_pem=ca_pem,
-        identity=identity,
+        identity=identity or expected_identity(ns, sa),
         insecure=insecure,
         expires_at=expires_at,
+        identity_checked=identity is not None,
+        powers=powers,
     )
+
+
+def _verify(
+    options: Options,
+    target: Target,
+    token: str,
+    ca_pem: bytes | None,
+    insecure: bool,
+    deadline: Deadline,
+) -> tuple[str | None, tuple[str, ...] | None]:
+    """(identity, powers) of the new token: who the API server says it is (None: it
+    would not say) and what it may do (None: not known). Refuses a token that is
+    not a plain bearer token before it is sent, printed or written."""
+    from bootstrap import powers as power_checks
+    from bootstrap.verify import expected_identity, verify
+
+    redact.register(token)
+    redact.check_plain_token(token, "the new token")
+    ns, sa = options.namespace, options.service_account
+    if options.audiences:
+        # A token for other audiences is, by design, refused by the API server.
+        log.info(
+            "token is for audiences %s: not verifiable against the API server, so neither "
+            "its identity nor what it can do was checked",
+            ", ".join(options.audiences),
+        )
+        return None, None
+    as_sa = Api(
+        target.server,
+        Credentials(token=token),
+        deadline,
+        ca_data=ca_pem,
+        insecure=insecure,
+        tls_server_name=target.tls_server_name,
+        who="the new token",
+    )
+    identity = verify(as_sa, ns, sa)
+    powers = power_checks.assess(as_sa, ns, bool(options.roles or options.cluster_roles))
+    warning = power_checks.warning(identity or expected_identity(ns, sa), ns, powers)
+    if warning:
+        log.warning("%s", warning)
+    return identity, powers
 
 
 def revoke_token(

@@ -212,7 +212,17 @@ def test_render_json() -> None:
         "secret": "deployer-token",
         "ca_crt": CA_PEM.decode(),
         "expires_at": None,
+        "identity_checked": True,
+        "powers": None,
     }
+
+
+def test_render_json_says_what_was_checked() -> None:
+    unchecked = json.loads(render_json(replace(ISSUED, identity_checked=False), None))
+    assert unchecked["identity"] is None and unchecked["identity_checked"] is False
+    powerful = replace(ISSUED, powers=("cluster-admin", "impersonate"))
+    assert json.loads(render_json(powerful, None))["powers"] == ["cluster-admin", "impersonate"]
+    assert json.loads(render_json(replace(ISSUED, powers=()), None))["powers"] == []
 
 
 def test_render_json_without_ca_and_with_hostile_values() -> None:
