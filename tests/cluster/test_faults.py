@@ -313,7 +313,7 @@ def test_forbidden_403_names_the_verb_and_resource(
         cwd=tmp_path,
     )
     assert issued.returncode == 0, issued.stderr
-    token = read_token(tmp_path / "dev.env")
+    token = read_token(tmp_path / "nobody@dev.env")
     kubeconfig = kubeconfig_for(dev_cluster, proxy.url, tmp_path / "weak.yaml", token=token)
     result = run_tool(
         "--cluster",
@@ -395,6 +395,8 @@ def test_disk_full_keeps_the_previous_file(
             "other",
             "--format",
             "kubeconfig",
+            "--out",
+            "dev.kubeconfig",
         ],
         env={**os.environ, **env},
         cwd=tmp_path,
