@@ -361,9 +361,9 @@ def locked(path: Path, timeout: float) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     raise OutputError(
                         f"cannot merge into {path}: {lock} exists (kubectl or another "
-                        f"bootstrap-token is changing it) and was not released within "
-                        f"{timeout:g} s (--timeout); if no such command is running, the "
-                        f"lock is stale: remove {lock}"
+                        "bootstrap-token is changing it) and was not released before "
+                        "--timeout ran out; if no such command is running, the lock is "
+                        f"stale: remove {lock}"
                     ) from None
                 time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
                 pause = min(pause * 2, 0.2)

@@ -260,8 +260,8 @@ def test_kubectl_and_bootstrap_token_take_the_same_lock(
     assert held.returncode == 9, held.stderr
     assert held.error_lines == [
         f"error: cannot merge into {config}: {lock} exists (kubectl or another bootstrap-token "
-        "is changing it) and was not released within 3 s (--timeout); if no such command is "
-        f"running, the lock is stale: remove {lock}"
+        "is changing it) and was not released before --timeout ran out; if no such command "
+        f"is running, the lock is stale: remove {lock}"
     ]
     assert lock.exists()
 

@@ -721,7 +721,7 @@ def test_lock_held_by_another_times_out_with_a_clear_error(tmp_path: Path) -> No
     assert 0.5 <= time.monotonic() - started < 2
     assert str(e.value) == (
         f"cannot merge into {config}: {config}.lock exists (kubectl or another bootstrap-token "
-        "is changing it) and was not released within 0.5 s (--timeout); if no such command "
+        "is changing it) and was not released before --timeout ran out; if no such command "
         f"is running, the lock is stale: remove {config}.lock"
     )
     assert e.value.exit_code == 9
