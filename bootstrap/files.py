@@ -179,17 +179,17 @@ def _kind(mode: int) -> str | None:
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
-def _existing(dir_fd: int, name: str, path: Path) -> os.stat_result | None:
+def _existing(dir_fd: int, name: str, path: Path, verb: str = "write") -> os.stat_result | None:
     """The regular file `name` in `dir_fd`, None when absent; anything else is refused."""
     try:
         info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise OutputError(write_failure(path, e)) from None
+        raise OutputError(f"cannot {verb} {path}: {_reason(e)}") from None
     kind = _kind(info.st_mode)
     if kind:
-        raise OutputError(f"cannot write {path}: it is {kind}, not a regular file")
+        raise OutputError(f"cannot {verb} {path}: it is {kind}, not a regular file")
     return info
 
 
@@ -226,7 +226,7 @@ def check_readable(path: Path) -> None:
 def read_bytes(path: Path) -> bytes | None:
     """The content of the regular file `path`, or None when it does not exist."""
     with _parent(path) as (dir_fd, name):
-        if _existing(dir_fd, name, path) is None:
+        if _existing(dir_fd, name, path, "read") is None:
             return None
         try:
             fd = os.open(name, _READ, dir_fd=dir_fd)
