@@ -116,8 +116,9 @@ def _walk(path: Path) -> tuple[int, str]:
                 if links > MAX_LINKS:
                     raise OutputError(f"cannot write {path}: too many levels of symlinks")
                 if target.startswith("/"):
+                    root = _open_dir("/", None, path)
                     os.close(dir_fd)
-                    dir_fd, shown = _open_dir("/", None, path), Path("/")
+                    dir_fd, shown = root, Path("/")
                 pending[:0] = [p for p in Path(target).parts if p != "/"]
                 continue
             if last:
@@ -151,10 +152,10 @@ def _open_dir(name: str, dir_fd: int | None, path: Path) -> int:
 
 
 def _step(dir_fd: int, name: str, path: Path) -> int:
-    try:
-        return _open_dir(name, dir_fd, path)
-    finally:
-        os.close(dir_fd)
+    """Into `name`; `dir_fd` is closed only once that worked (else the caller closes it)."""
+    inner = _open_dir(name, dir_fd, path)
+    os.close(dir_fd)
+    return inner
 
 
 def _check_trusted(link: Path, info: os.stat_result, dir_fd: int, path: Path) -> None:

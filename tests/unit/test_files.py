@@ -725,3 +725,31 @@ def test_ten_concurrent_merges_keep_all_ten_entries(tmp_path: Path) -> None:
         "merged.kubeconfig",
         "merged.kubeconfig.bak",
     ]
+
+
+def test_a_directory_that_cannot_be_entered_is_a_clean_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk closes each directory once: a double close would raise EBADF instead
+    (or, with several jobs in threads, close another job's file)."""
+    (tmp_path / "sub").mkdir()
+    real_open, real_close = os.open, os.close
+    held: set[int] = set()
+
+    def refuse_sub(name: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        if name == "sub":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        fd = real_open(name, flags, mode, dir_fd=dir_fd)
+        held.add(fd)
+        return fd
+
+    def close(fd: int) -> None:
+        assert fd in held, f"fd {fd} closed twice"
+        held.remove(fd)
+        real_close(fd)
+
+    monkeypatch.setattr(files.os, "open", refuse_sub)
+    monkeypatch.setattr(files.os, "close", close)
+    with pytest.raises(OutputError, match=r"cannot write .*/sub/x\.env: permission denied"):
+        write_atomic(tmp_path / "sub" / "x.env", b"x")
+    assert held == set(), "a directory was left open"
