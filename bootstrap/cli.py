@@ -170,7 +170,13 @@ def _output_options(function: F) -> F:
             click.option(
                 "--out",
                 metavar="PATH|-",
-                help="Output file ({cluster} is replaced), or - for stdout  [default: ./CLUSTER.EXT]",
+                help="Output file ({cluster}, {service_account} are replaced), or - for stdout  [default: ./CLUSTER.EXT; SA@CLUSTER.EXT for a service account other than default]",
+            ),
+            click.option(
+                "--env-prefix",
+                default="",
+                metavar="PREFIX",
+                help="Prefix of env/dotenv/github variable names; {cluster} and {service_account} become e.g. PROD_EU (needed for github with several tokens).",
             ),
             click.option(
                 "--mode",
@@ -351,6 +357,7 @@ def _options(flags: dict[str, Any], cluster: str, service_account: str = "defaul
         secret=flags["secret"],
         format=flags.get("output_format", "env"),
         out=flags.get("out"),
+        env_prefix=flags.get("env_prefix") or "",
         timeout=flags["timeout"],
         insecure_skip_tls_verify=flags["insecure_skip_tls_verify"],
         mode=flags.get("mode", "secret"),
@@ -424,11 +431,12 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
     jobs = _jobs(flags)
     if flags.get("dry_run"):
         return _dry_run(flags, jobs)
-    for cluster, account in jobs:  # validate every job's options before any request
-        run.check_output_location(_options(flags, cluster, account), cwd, environ)
+    # Every job's outputs are checked before any request, and against each other.
+    run.check_outputs([_options(flags, c, a) for c, a in jobs], cwd, environ)
 
     def one(cluster: str, account: str) -> str:
         options = _options(flags, cluster, account)
+        deadline = time.monotonic() + options.timeout
         timings = run.Timings()
         timings.mark("startup")
         target = run.load_target(options, environ, home)
@@ -447,7 +455,7 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
             issued = run.issue(options, target, timings, progress.update)
         finally:
             progress.done()
-        out = run.write_outputs(issued, options, cwd, environ)
+        out = run.write_outputs(issued, options, cwd, environ, deadline=deadline)
         timings.mark("emit")
         if rotate and options.secret_name:
             # Only now that the new token works and is written does the old one go.

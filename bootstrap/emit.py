@@ -1,4 +1,4 @@
-"""Step 6: render the issued credentials (pure) and write them safely (I/O).
+"""Step 6: render the issued credentials (pure); `files.py` writes them safely.
 
 Formats:
   env         `export APISERVER=... TOKEN=... CACERT=... NAMESPACE=...`, POSIX-quoted,
@@ -10,19 +10,15 @@ Formats:
   github      for GitHub Actions: `::add-mask::` for the token on stdout first, then
               the variables appended to $GITHUB_ENV (and non-secret ones to $GITHUB_OUTPUT).
 
-Files are written atomically: a temp file in the same directory, created with
-mode 0600 (never wider, not even for an instant), fsynced, then renamed over the
-target. A failed write leaves the previous file intact.
+Shell-ish formats (env, dotenv, github) may prefix every variable name
+(`--env-prefix`), so that several tokens can live in one environment.
 """
 
 from __future__ import annotations
 
 import base64
-import errno
 import json
-import os
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +27,6 @@ from typing import Any
 import yaml
 
 from bootstrap.errors import OutputError
-from bootstrap.kubeconfig import parse
 
 
 @dataclass(frozen=True)
@@ -65,24 +60,25 @@ def sh_quote(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
-def variables(issued: Issued, cacert: Path | None) -> dict[str, str]:
-    """The variables every shell-ish format carries, in order."""
+def variables(issued: Issued, cacert: Path | None, prefix: str = "") -> dict[str, str]:
+    """The variables every shell-ish format carries, in order, named PREFIX + NAME."""
     values = {"APISERVER": issued.server, "TOKEN": issued.token}
     if cacert is not None:
         values["CACERT"] = str(cacert)
     values["NAMESPACE"] = issued.namespace
     if issued.expires_at:
         values["EXPIRES_AT"] = issued.expires_at
-    return values
+    return {prefix + key: value for key, value in values.items()}
 
 
-def render_env(issued: Issued, cacert: Path | None) -> str:
+def render_env(issued: Issued, cacert: Path | None, prefix: str = "") -> str:
     lines = [
         f"# bootstrap-token: {_printable(issued.identity)} on cluster {_printable(issued.cluster)}",
         "# Use: source this file, then",
-        '#   curl "$APISERVER/api" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT"',
+        f'#   curl "${prefix}APISERVER/api" -H "Authorization: Bearer ${prefix}TOKEN" '
+        f'--cacert "${prefix}CACERT"',
     ]
-    lines += [f"export {k}={sh_quote(v)}" for k, v in variables(issued, cacert).items()]
+    lines += [f"export {k}={sh_quote(v)}" for k, v in variables(issued, cacert, prefix).items()]
     return "\n".join(lines) + "\n"
 
 
@@ -98,18 +94,19 @@ def safe_file_name(name: str) -> str:
     return cleaned or "cluster"
 
 
-def render_dotenv(issued: Issued, cacert: Path | None) -> str:
+def render_dotenv(issued: Issued, cacert: Path | None, prefix: str = "") -> str:
     """KEY=value lines, unquoted: docker --env-file and GitLab dotenv take values verbatim."""
     lines = []
-    for key, value in variables(issued, cacert).items():
+    for key, value in variables(issued, cacert, prefix).items():
         if "\n" in value or "\r" in value:
             raise OutputError(f"{key} contains a line break, which dotenv cannot carry")
         lines.append(f"{key}={value}")
     return "\n".join(lines) + "\n"
 
 
-def render_github_outputs(issued: Issued, cacert: Path | None) -> str:
-    """Non-secret step outputs for $GITHUB_OUTPUT; the token stays in the masked env."""
+def render_github_outputs(issued: Issued, cacert: Path | None, prefix: str = "") -> str:
+    """Non-secret step outputs for $GITHUB_OUTPUT; the token stays in the masked env.
+    Named `prefix` in lower case + name: `DEV_` gives `dev_apiserver`."""
     outputs = {
         "apiserver": issued.server,
         "namespace": issued.namespace,
@@ -117,7 +114,7 @@ def render_github_outputs(issued: Issued, cacert: Path | None) -> str:
         "cacert": str(cacert) if cacert else "",
         "expires-at": issued.expires_at or "",
     }
-    return "".join(f"{k}={v}\n" for k, v in outputs.items())
+    return "".join(f"{prefix.lower()}{k}={v}\n" for k, v in outputs.items())
 
 
 def github_mask(issued: Issued) -> str:
@@ -216,91 +213,3 @@ def render_kubeconfig(issued: Issued, existing: Mapping[str, Any] | None = None)
     if not document.get("current-context"):
         document["current-context"] = issued.entry_name
     return yaml.safe_dump(document, sort_keys=False)
-
-
-def ca_path_for(out: Path | None, cluster: str, cwd: Path) -> Path:
-    """The CA file goes beside the output (`creds.env` -> `creds.ca.crt`), or in the
-    current directory when the output is stdout."""
-    if out is None:
-        return (cwd / f"{safe_file_name(cluster)}.ca.crt").resolve()
-    return out.with_name(out.name.rsplit(".", 1)[0] + ".ca.crt").resolve()
-
-
-def read_existing_kubeconfig(path: Path) -> Mapping[str, Any] | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as e:
-        raise OutputError(f"cannot read the existing {path} to merge into it: {e}") from e
-    try:
-        return parse(text, path)
-    except Exception as e:
-        raise OutputError(f"cannot merge into {path}: {e}; it is left alone") from e
-
-
-def append(path: Path, text: str) -> None:
-    """Append to a file another program owns (e.g. $GITHUB_ENV); one write call."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as e:
-        raise OutputError(_write_failure(path, e)) from None
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
-    directory = path.parent
-    # Short, so any valid target name still leaves room for the temp name.
-    tmp = directory / f".bt-{secrets.token_hex(4)}.tmp"
-    try:
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
-    except OSError as e:
-        raise OutputError(_write_failure(path, e)) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(_write_failure(path, e)) from None
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass  # the rename is done; a directory fsync is best effort on some filesystems
-
-
-def backup(path: Path) -> Path | None:
-    """Keep the previous version of a file we are about to merge into."""
-    if not path.exists():
-        return None
-    target = path.with_name(path.name + ".bak")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise OutputError(f"cannot back up {path} before merging: {e}") from None
-    write_atomic(target, data, 0o600)
-    return target
-
-
-def _write_failure(path: Path, error: OSError) -> str:
-    reasons = {
-        errno.ENOENT: "the directory does not exist",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "permission denied",
-        errno.EROFS: "the file system is read-only",
-        errno.ENOSPC: "no space left on the device",
-        errno.EDQUOT: "disk quota exceeded",
-        errno.EFBIG: "file too large for the device or the size limit",
-        errno.EISDIR: "it is a directory",
-        errno.ENOTDIR: "a parent is not a directory",
-    }
-    reason = reasons.get(error.errno or 0, error.strerror or type(error).__name__)
-    return f"cannot write {path}: {reason}; nothing was changed there"

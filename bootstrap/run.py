@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -17,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from bootstrap import emit, redact
+from bootstrap import emit, files, redact
 from bootstrap.client import Api, Credentials, Deadline, credentials_for
-from bootstrap.errors import ConfigError, OutputError, UsageError
+from bootstrap.errors import ConfigError, UsageError
 from bootstrap.kubeconfig import Kubeconfig, default_paths
 from bootstrap.target import Target, select, validate_name
 
@@ -40,6 +41,7 @@ class Options:
     out: str | None = (
         None  # None: ./<cluster>.<ext>; "-": stdout; may hold {cluster}, {service_account}
     )
+    env_prefix: str = ""  # prefix of env/dotenv/github variable names; may hold placeholders
     timeout: float = 60.0
     insecure_skip_tls_verify: bool = False
     mode: str = "secret"  # or "request" (TokenRequest, short-lived)
@@ -76,7 +78,32 @@ class Options:
             if self.mode != "request":
                 raise UsageError("--bound-secret needs --mode request")
             validate_name(self.bound_secret, "--bound-secret", subdomain=True)
+        _ = self.variable_prefix  # validates --env-prefix
         return self
+
+    @property
+    def variable_prefix(self) -> str:
+        """--env-prefix with {cluster} and {service_account} filled in, upper-cased and
+        with anything but A-Z, 0-9 and _ made `_`: `{cluster}_` for `prod-eu` is `PROD_EU_`."""
+        template = self.env_prefix
+        literal = template.replace("{cluster}", "").replace("{service_account}", "")
+        if not re.fullmatch(r"[A-Za-z0-9_]*", literal):
+            raise UsageError(
+                f"--env-prefix {template!r} may only hold letters, digits, _ and the "
+                "placeholders {cluster} and {service_account}"
+            )
+        prefix = template
+        for placeholder, value in (
+            ("{cluster}", self.cluster),
+            ("{service_account}", self.service_account),
+        ):
+            prefix = prefix.replace(placeholder, re.sub(r"[^A-Z0-9_]", "_", value.upper()))
+        if prefix[:1].isdigit():
+            raise UsageError(
+                f"--env-prefix {template!r} gives {prefix!r} for cluster {self.cluster!r}: "
+                "a variable name cannot start with a digit; put a letter first"
+            )
+        return prefix
 
 
 def _process_start() -> float:
@@ -255,6 +282,14 @@ def revoke_token(
     return revoke(admin, options.namespace, options.service_account, secret, everything, keep)
 
 
+def default_stem(cluster: str, service_account: str) -> str:
+    """`dev` for the default ServiceAccount, `deployer@dev` for another one (as the
+    kubeconfig entry NS/SA@CLUSTER): `@` is in no file-safe cluster name nor in a
+    ServiceAccount name, so two (cluster, account) pairs never share a name."""
+    stem = emit.safe_file_name(cluster)
+    return stem if service_account == "default" else f"{service_account}@{stem}"
+
+
 def output_path(options: Options, cwd: Path) -> Path | None:
     """Where the output goes; None means stdout (or, for github, the runner's files)."""
     if options.out == "-" or options.format == "github":
@@ -263,18 +298,73 @@ def output_path(options: Options, cwd: Path) -> Path | None:
         out = options.out.replace("{cluster}", emit.safe_file_name(options.cluster))
         out = out.replace("{service_account}", options.service_account)
         return (cwd / Path(out).expanduser()).absolute()
-    return cwd / f"{emit.safe_file_name(options.cluster)}.{FILE_FORMATS[options.format]}"
+    stem = default_stem(options.cluster, options.service_account)
+    return cwd / f"{stem}.{FILE_FORMATS[options.format]}"
+
+
+def ca_path(options: Options, cwd: Path, environ: Mapping[str, str]) -> Path | None:
+    """Where the CA file goes; None when the format needs none: a kubeconfig embeds
+    the CA, and so does json on stdout (`ca_crt`)."""
+    if options.format == "kubeconfig" or (options.format == "json" and options.out == "-"):
+        return None
+    if options.format == "github":
+        return files.ca_path_for(None, options.cluster, Path(environ.get("RUNNER_TEMP") or cwd))
+    return files.ca_path_for(output_path(options, cwd), options.cluster, cwd)
 
 
 def check_output_location(options: Options, cwd: Path, environ: Mapping[str, str]) -> None:
-    """Fail before any request if the output cannot be written, so nothing is created in vain."""
+    """Fail before any request if an output cannot be written, so nothing is created in
+    vain: untrusted symlinks, non-regular files, missing or unwritable directories."""
     if options.format == "github":
         if not environ.get("GITHUB_ENV"):
             raise UsageError("--format github needs $GITHUB_ENV: run it inside GitHub Actions")
-        return
+        for variable in ("GITHUB_ENV", "GITHUB_OUTPUT"):
+            if environ.get(variable):
+                files.check_writable(cwd / environ[variable], append_to=True)
     out = output_path(options, cwd)
-    if out is not None and not out.parent.is_dir():
-        raise OutputError(f"cannot write {out}: the directory {out.parent} does not exist")
+    if out is not None:
+        files.check_writable(out)
+        if options.format == "kubeconfig":
+            files.check_readable(out)
+            files.check_writable(out.with_name(out.name + ".bak"))
+    cacert = ca_path(options, cwd, environ)
+    if cacert is not None:
+        files.check_writable(cacert)
+
+
+def check_outputs(jobs: list[Options], cwd: Path, environ: Mapping[str, str]) -> None:
+    """check_output_location for every job, and no two jobs writing the same file or
+    (github) the same variable names: else one would silently overwrite the other."""
+    writers: dict[str, tuple[Options, bool]] = {}
+    prefixes: dict[str, Options] = {}
+    for options in jobs:
+        check_output_location(options, cwd, environ)
+        out, cacert = output_path(options, cwd), ca_path(options, cwd, environ)
+        for path, is_ca in ((out, False), (cacert, True)):
+            if path is None:
+                continue
+            key = os.path.normpath(path)
+            other, other_is_ca = writers.setdefault(key, (options, is_ca))
+            # The same cluster's CA file may be shared: same content.
+            if other is not options and not (
+                is_ca and other_is_ca and other.cluster == options.cluster
+            ):
+                raise UsageError(
+                    f"{_job(other)} and {_job(options)} would both write {path}; "
+                    "give them distinct --out names (or run them separately)"
+                )
+        if options.format == "github":
+            other = prefixes.setdefault(options.variable_prefix, options)
+            if other is not options:
+                raise UsageError(
+                    f"--format github: {_job(other)} and {_job(options)} would append the same "
+                    "variable names to $GITHUB_ENV; add e.g. --env-prefix "
+                    "'{cluster}_{service_account}_'"
+                )
+
+
+def _job(options: Options) -> str:
+    return f"cluster {options.cluster!r} (service account {options.service_account!r})"
 
 
 def write_outputs(
@@ -283,44 +373,56 @@ def write_outputs(
     cwd: Path,
     environ: Mapping[str, str],
     stdout: IO[str] | None = None,
+    deadline: float | None = None,
 ) -> Path | None:
+    """Write what the user asked for. `deadline` (time.monotonic) bounds the wait for
+    a kubeconfig's lock; default: --timeout from now."""
     stdout = stdout or sys.stdout  # looked up now, so a redirected sys.stdout is honoured
     check_output_location(options, cwd, environ)  # again: the run may have taken a while
     out = output_path(options, cwd)
+    prefix = options.variable_prefix
     if options.format == "kubeconfig":
-        existing = emit.read_existing_kubeconfig(out) if out else None
-        text = emit.render_kubeconfig(issued, existing)
-        if out is not None and existing is not None:
-            kept = emit.backup(out)
-            log.info("merging into existing %s (previous version kept as %s)", out, kept)
+        if out is None:
+            text = emit.render_kubeconfig(issued)
+        else:
+            wait = options.timeout if deadline is None else deadline - time.monotonic()
+            with files.locked(out, wait):
+                existing = files.read_existing_kubeconfig(out)
+                text = emit.render_kubeconfig(issued, existing)
+                if existing is not None:
+                    kept = files.backup(out)
+                    log.info("merging into existing %s (previous version kept as %s)", out, kept)
+                files.write_atomic(out, text.encode(), 0o600)
+            log.info("wrote %s (mode 0600)", out)
+            return out
     else:
-        cacert = None
-        if issued.ca_pem:
-            base = Path(environ.get("RUNNER_TEMP") or cwd) if options.format == "github" else cwd
-            cacert = emit.ca_path_for(out, issued.cluster, base)
-            emit.write_atomic(cacert, issued.ca_pem, 0o644)
+        cacert = ca_path(options, cwd, environ) if issued.ca_pem else None
+        if cacert is not None and issued.ca_pem:
+            files.write_atomic(cacert, issued.ca_pem, 0o644)
         if options.format == "github":
             # The mask must reach the runner before the token can appear anywhere else.
             stdout.write(emit.github_mask(issued))
             stdout.flush()
-            emit.append(Path(environ["GITHUB_ENV"]), emit.render_dotenv(issued, cacert))
+            files.append(cwd / environ["GITHUB_ENV"], emit.render_dotenv(issued, cacert, prefix))
             if environ.get("GITHUB_OUTPUT"):
-                emit.append(
-                    Path(environ["GITHUB_OUTPUT"]), emit.render_github_outputs(issued, cacert)
+                files.append(
+                    cwd / environ["GITHUB_OUTPUT"],
+                    emit.render_github_outputs(issued, cacert, prefix),
                 )
-            log.info("exported APISERVER, TOKEN, CACERT, NAMESPACE to $GITHUB_ENV")
+            log.info(
+                "exported %s to $GITHUB_ENV", ", ".join(emit.variables(issued, cacert, prefix))
+            )
             return None
-        render = {
-            "env": emit.render_env,
-            "json": emit.render_json,
-            "dotenv": emit.render_dotenv,
-        }[options.format]
-        text = render(issued, cacert)
+        if options.format == "json":
+            text = emit.render_json(issued, cacert)
+        else:
+            render = emit.render_env if options.format == "env" else emit.render_dotenv
+            text = render(issued, cacert, prefix)
     if out is None:
         stdout.write(text)
         stdout.flush()
     else:
-        emit.write_atomic(out, text.encode(), 0o600)
+        files.write_atomic(out, text.encode(), 0o600)
         log.info("wrote %s (mode 0600)", out)
     return out
 

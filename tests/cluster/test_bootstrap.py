@@ -42,7 +42,7 @@ def test_env_file_makes_curl_work_without_insecure(
     result = dev_tool("--service-account", "reader")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    env_file = tmp_path / "dev.env"
+    env_file = tmp_path / "reader@dev.env"
     token = token_from_env_file(env_file)
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     assert f"system:serviceaccount:{namespace}:reader" in result.stderr
@@ -157,7 +157,10 @@ def test_json_to_stdout_holds_the_fields_and_nothing_else(
     remember_token(document["token"])
     assert document["identity"] == f"system:serviceaccount:{namespace}:default"
     assert document["apiserver"] == dev_cluster.server
-    assert Path(document["cacert"]).read_bytes() == dev_cluster.ca_file.read_bytes()
+    # json carries the CA itself: no CA file is written for it.
+    assert document["cacert"] is None
+    assert document["ca_crt"] == dev_cluster.ca_file.read_text()
+    assert list(tmp_path.iterdir()) == []
     assert admin.whoami(document["token"])[0] == 201
 
 

@@ -128,7 +128,7 @@ def test_transient_errors_during_apply_and_wait_are_retried(
     assert len(admin.secrets_of(namespace, "robot")) == 1
     assert proxy.count(fault="reset") == 1 and proxy.count(fault="fail") == 3
     assert "retrying" in result.stderr
-    assert admin.whoami(read_token(tmp_path / "dev.env"))[0] == 201
+    assert admin.whoami(read_token(tmp_path / "robot@dev.env"))[0] == 201
 
 
 # --- 2. API server restarts while the tool waits -----------------------------------
@@ -277,7 +277,7 @@ def test_service_account_deleted_while_waiting_is_a_clear_error(
     code, _, err = finish(process, timeout=60)
     assert code == 6, err
     assert "disappeared while waiting" in err and "ServiceAccount is missing" in err
-    assert not (tmp_path / "dev.env").exists()
+    assert not (tmp_path / "doomed@dev.env").exists()
 
 
 # --- 5. 401 and 403: never retried -------------------------------------------------
@@ -313,7 +313,7 @@ def test_forbidden_403_names_the_verb_and_resource(
         cwd=tmp_path,
     )
     assert issued.returncode == 0, issued.stderr
-    token = read_token(tmp_path / "dev.env")
+    token = read_token(tmp_path / "nobody@dev.env")
     kubeconfig = kubeconfig_for(dev_cluster, proxy.url, tmp_path / "weak.yaml", token=token)
     result = run_tool(
         "--cluster",
@@ -395,6 +395,8 @@ def test_disk_full_keeps_the_previous_file(
             "other",
             "--format",
             "kubeconfig",
+            "--out",
+            "dev.kubeconfig",
         ],
         env={**os.environ, **env},
         cwd=tmp_path,

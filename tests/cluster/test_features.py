@@ -181,7 +181,7 @@ def test_clusterrole_and_role_grant_exactly_what_they_allow(
     assert status == 201, body
     result = dev_tool("--service-account", "ro", "--role", "cm-reader")
     assert result.returncode == 0, result.stderr
-    token = read_env(tmp_path / "dev.env")["TOKEN"]
+    token = read_env(tmp_path / "ro@dev.env")["TOKEN"]
     assert _as_token(admin, token, f"/api/v1/namespaces/{namespace}/configmaps") == 200
     assert _as_token_once(admin, token, f"/api/v1/namespaces/{namespace}/pods") == 403
 
@@ -451,7 +451,7 @@ def test_admin_credentials_from_an_exec_plugin(
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    token = read_env(tmp_path / "dev.env")["TOKEN"]
+    token = read_env(tmp_path / "via-exec@dev.env")["TOKEN"]
     assert admin.whoami(token) == (201, f"system:serviceaccount:{namespace}:via-exec")
 
     broken = plugin.with_name("broken-plugin")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import errno
 import json
 import os
 import shutil
-import stat
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,12 +17,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bootstrap import emit
 from bootstrap.emit import (
     Issued,
-    append,
-    backup,
-    ca_path_for,
     github_mask,
     render_dotenv,
     render_env,
@@ -33,11 +27,9 @@ from bootstrap.emit import (
     render_kubeconfig,
     sh_quote,
     variables,
-    write_atomic,
 )
 from bootstrap.errors import OutputError
 from bootstrap.kubeconfig import Kubeconfig
-from bootstrap.run import Options, output_path
 from bootstrap.target import select
 
 CA_PEM = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
@@ -290,28 +282,6 @@ def test_github_mask() -> None:
     assert github_mask(ISSUED) == f"::add-mask::{TOKEN}\n"
 
 
-def test_append_creates_0600_and_appends(tmp_path: Path) -> None:
-    path = tmp_path / "github_env"
-    append(path, "A=1\n")
-    append(path, "B=2\n")
-    assert path.read_text() == "A=1\nB=2\n"
-    assert mode_of(path) == 0o600
-
-
-def test_append_keeps_the_mode_of_an_existing_file(tmp_path: Path) -> None:
-    path = tmp_path / "github_env"
-    path.write_text("X=0\n")
-    path.chmod(0o644)
-    append(path, "A=1\n")
-    assert path.read_text() == "X=0\nA=1\n"
-    assert mode_of(path) == 0o644
-
-
-def test_append_to_a_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(OutputError, match="the directory does not exist"):
-        append(tmp_path / "missing" / "env", "A=1\n")
-
-
 # --- kubeconfig ---------------------------------------------------------------------
 
 
@@ -492,247 +462,3 @@ def test_merge_into_an_empty_file() -> None:
     merged = load(render_kubeconfig(ISSUED, {}))
     assert merged["current-context"] == ISSUED.entry_name
     assert [c["name"] for c in merged["clusters"]] == ["dev"]
-
-
-def test_read_existing_kubeconfig(tmp_path: Path) -> None:
-    assert emit.read_existing_kubeconfig(tmp_path / "absent") is None
-    good = tmp_path / "good"
-    good.write_text(yaml.safe_dump(existing_config()))
-    assert emit.read_existing_kubeconfig(good) == existing_config()
-    bad = tmp_path / "bad"
-    bad.write_text("- a list\n")
-    with pytest.raises(OutputError, match=r"cannot merge into .*; it is left alone"):
-        emit.read_existing_kubeconfig(bad)
-
-
-# --- output paths ----------------------------------------------------------------------
-
-
-def test_ca_path_for_stdout_is_in_cwd(tmp_path: Path) -> None:
-    assert ca_path_for(None, "dev", tmp_path) == (tmp_path / "dev.ca.crt").resolve()
-
-
-@pytest.mark.parametrize(
-    ("out", "expected"),
-    [
-        ("creds.env", "creds.ca.crt"),
-        ("creds.json", "creds.ca.crt"),
-        ("creds", "creds.ca.crt"),
-        ("my.dev.env", "my.dev.ca.crt"),
-    ],
-)
-def test_ca_path_for_file_is_beside_it(tmp_path: Path, out: str, expected: str) -> None:
-    directory = tmp_path / "sub"
-    assert ca_path_for(directory / out, "dev", tmp_path) == (directory / expected).resolve()
-
-
-def test_ca_path_never_equals_the_output(tmp_path: Path) -> None:
-    for name in ("a.ca.crt", "a.crt", "ca.crt", ".ca.crt", "x"):
-        assert ca_path_for(tmp_path / name, "dev", tmp_path) != (tmp_path / name).resolve()
-
-
-def test_output_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert output_path(Options(cluster="dev", out="-"), tmp_path) is None
-    assert output_path(Options(cluster="dev", format="github"), tmp_path) is None
-    assert output_path(Options(cluster="dev", format="github", out="x"), tmp_path) is None
-    assert output_path(Options(cluster="dev"), tmp_path) == tmp_path / "dev.env"
-    assert output_path(Options(cluster="dev", format="dotenv"), tmp_path) == tmp_path / "dev.env"
-    assert output_path(Options(cluster="dev", format="json"), tmp_path) == tmp_path / "dev.json"
-    kubeconfig = Options(cluster="dev", format="kubeconfig")
-    assert output_path(kubeconfig, tmp_path) == tmp_path / "dev.kubeconfig"
-    fleet = Options(cluster="prod", out="creds/{cluster}.env")
-    assert output_path(fleet, tmp_path) == tmp_path / "creds" / "prod.env"
-    assert output_path(Options(cluster="dev", out="x/y.env"), tmp_path) == tmp_path / "x/y.env"
-    assert output_path(Options(cluster="dev", out="/abs/o"), tmp_path) == Path("/abs/o")
-    assert output_path(Options(cluster="dev", out="~/o"), tmp_path) == tmp_path / "home" / "o"
-
-
-@pytest.mark.parametrize("cluster", ["arn:aws:eks:eu-west-1:123456789012:cluster/prod", "../up"])
-def test_default_output_paths_stay_in_cwd(tmp_path: Path, cluster: str) -> None:
-    out = output_path(Options(cluster=cluster), tmp_path)
-    assert out is not None and out.parent == tmp_path
-    assert ca_path_for(None, cluster, tmp_path).parent == tmp_path.resolve()
-
-
-# --- write_atomic / backup ---------------------------------------------------------------
-
-
-def leftovers(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
-
-
-def mode_of(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture
-def umask_zero() -> Iterator[None]:
-    previous = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(previous)
-
-
-def test_write_atomic_creates_a_0600_file(tmp_path: Path) -> None:
-    path = tmp_path / "out.env"
-    write_atomic(path, b"secret\n")
-    assert path.read_bytes() == b"secret\n"
-    assert mode_of(path) == 0o600
-    assert leftovers(tmp_path) == []
-
-
-@pytest.mark.usefixtures("umask_zero")
-def test_write_atomic_is_0600_even_with_umask_zero(tmp_path: Path) -> None:
-    path = tmp_path / "out.env"
-    write_atomic(path, b"secret")
-    assert mode_of(path) == 0o600
-
-
-@pytest.mark.usefixtures("umask_zero")
-def test_write_atomic_honours_an_explicit_mode(tmp_path: Path) -> None:
-    path = tmp_path / "ca.crt"
-    write_atomic(path, CA_PEM, 0o644)
-    assert mode_of(path) == 0o644
-
-
-@pytest.mark.usefixtures("umask_zero")
-def test_write_atomic_replaces_a_wider_file(tmp_path: Path) -> None:
-    path = tmp_path / "out.env"
-    path.write_bytes(b"old")
-    path.chmod(0o666)
-    old_inode = path.stat().st_ino
-    write_atomic(path, b"new")
-    assert path.read_bytes() == b"new"
-    assert mode_of(path) == 0o600
-    assert path.stat().st_ino != old_inode, "not replaced by a rename"
-    assert leftovers(tmp_path) == []
-
-
-@pytest.mark.usefixtures("umask_zero")
-def test_write_atomic_temp_file_is_0600_and_complete_before_the_rename(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "out.env"
-    path.write_bytes(b"old content")
-    seen: list[tuple[str, int, bytes, bytes]] = []
-    real_replace = os.replace
-
-    def spy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-        source = Path(src)
-        seen.append((source.name, mode_of(source), source.read_bytes(), Path(dst).read_bytes()))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", spy)
-    write_atomic(path, b"new content")
-    [(name, mode, data, target_before)] = seen
-    assert name.startswith(".bt-") and name.endswith(".tmp")
-    assert mode == 0o600
-    assert data == b"new content"
-    assert target_before == b"old content"
-
-
-def test_write_atomic_missing_directory(tmp_path: Path) -> None:
-    path = tmp_path / "missing" / "out.env"
-    with pytest.raises(OutputError) as e:
-        write_atomic(path, b"x")
-    assert (
-        str(e.value)
-        == f"cannot write {path}: the directory does not exist; nothing was changed there"
-    )
-    assert e.value.exit_code == 9
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_write_atomic_onto_a_directory(tmp_path: Path) -> None:
-    path = tmp_path / "out.env"
-    path.mkdir()
-    with pytest.raises(OutputError, match="it is a directory"):
-        write_atomic(path, b"x")
-    assert path.is_dir()
-    assert leftovers(tmp_path) == []
-
-
-@pytest.mark.parametrize("failing", ["replace", "fsync"])
-def test_write_atomic_failure_leaves_the_previous_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
-) -> None:
-    path = tmp_path / "out.env"
-    path.write_bytes(b"previous")
-    path.chmod(0o600)
-
-    def fail(*args: object) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(os, failing, fail)
-    with pytest.raises(OutputError) as e:
-        write_atomic(path, b"replacement")
-    monkeypatch.undo()
-    assert "no space left on the device" in str(e.value)
-    assert "nothing was changed there" in str(e.value)
-    assert path.read_bytes() == b"previous"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.env"]
-
-
-def test_write_atomic_failure_when_creating_the_temp_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "out.env"
-    path.write_bytes(b"previous")
-
-    def refuse(*args: object, **kwargs: object) -> int:
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
-
-    monkeypatch.setattr(os, "open", refuse)
-    with pytest.raises(OutputError, match="permission denied"):
-        write_atomic(path, b"replacement")
-    monkeypatch.undo()
-    assert path.read_bytes() == b"previous"
-    assert leftovers(tmp_path) == []
-
-
-def test_write_atomic_directory_fsync_failure_is_ignored(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "out.env"
-    calls: list[int] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        calls.append(fd)
-        if len(calls) > 1:  # the second fsync is the directory's
-            raise OSError(errno.EINVAL, "not supported")
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    write_atomic(path, b"data")
-    assert len(calls) == 2
-    assert path.read_bytes() == b"data"
-
-
-def test_write_atomic_long_but_valid_file_name(tmp_path: Path) -> None:
-    path = tmp_path / ("a" * 250)
-    path.write_bytes(b"old")  # the name itself is valid
-    write_atomic(path, b"new")
-    assert path.read_bytes() == b"new"
-
-
-def test_backup_absent_file(tmp_path: Path) -> None:
-    assert backup(tmp_path / "config") is None
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.usefixtures("umask_zero")
-def test_backup_keeps_the_previous_content_0600(tmp_path: Path) -> None:
-    path = tmp_path / "config"
-    path.write_bytes(b"previous: content\n")
-    path.chmod(0o644)
-    (tmp_path / "config.bak").write_bytes(b"older backup")
-    kept = backup(path)
-    assert kept == tmp_path / "config.bak"
-    assert kept.read_bytes() == b"previous: content\n"
-    assert mode_of(kept) == 0o600
-    assert path.read_bytes() == b"previous: content\n"
-    assert mode_of(path) == 0o644
-    assert leftovers(tmp_path) == []
