@@ -153,7 +153,8 @@ def ensure_service_account(api: Api, namespace: str, name: str, plan: Plan | Non
     if created:
         plan.record("create", what, body=body)
     else:
-        plan.record("exists", what, "" if manifests.is_managed(body) else "not ours; reused")
+        mine = manifests.is_managed(body)
+        plan.record("exists", what, "reused" + ("" if mine else ", not created by bootstrap-token"))
     return uid
 
 

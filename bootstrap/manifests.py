@@ -124,10 +124,10 @@ def not_ours(secret: dict[str, Any], service_account: str, *, need_label: bool) 
     `need_label`: only a Secret bootstrap-token created may be deleted; a hand-made
     token Secret of the same ServiceAccount (the docs' recipe) may still be reused.
     """
-    if secret.get("type") != TOKEN_SECRET_TYPE:
-        return f"has type {secret.get('type')!r}, not a service-account token"
     if need_label and not is_managed(secret):
         return "was not created by bootstrap-token"
+    if secret.get("type") != TOKEN_SECRET_TYPE:
+        return f"has type {secret.get('type')!r}, not a service-account token"
     owner = _annotations(secret).get(SA_NAME_ANNOTATION)
     if owner != service_account:
         return f"belongs to ServiceAccount {owner!r}, not {service_account!r}"

@@ -61,8 +61,9 @@ def revoke(
         reason = manifests.not_ours(body, service_account, need_label=True)
         if reason and named and keep is None:
             raise ConflictError(
-                f"{where} {reason}; it is left alone and nothing was deleted: name "
-                f"{service_account!r}'s token Secret with --secret"
+                f"{where} {reason}; it is left alone and nothing was deleted (if "
+                f"ServiceAccount {service_account!r} has another token Secret, name it "
+                "with --secret)"
             )
         reason = reason or manifests.stale(body, service_account, uid)
         if reason:
