@@ -11,6 +11,10 @@ and UID, and the Secret's name: deleting a Secret and creating it again under th
 same name brings the very same token back. So `rotate` (`fresh=True`) creates a
 Secret with a new name, `<base>-<random>`, and lookups find such rotated Secrets
 by their managed-by label and service-account annotation.
+
+With a dry-run `Plan`, every GET is made as usual and every create is sent with
+`?dryRun=All`: the API server validates, admits and authorizes it, and stores nothing.
+Each object's outcome is recorded in the plan (and logged once there).
 """
 
 from __future__ import annotations
@@ -154,7 +158,7 @@ def ensure_service_account(api: Api, namespace: str, name: str, plan: Plan | Non
         plan.record("create", what, body=body)
     else:
         mine = manifests.is_managed(body)
-        plan.record("exists", what, "reused" + ("" if mine else ", not created by bootstrap-token"))
+        plan.record("exists", what, "" if mine else "not created by bootstrap-token")
     return uid
 
 
@@ -186,9 +190,8 @@ def ensure_token_secret(
         found = api.get(f"{path}/{segment(name)}", f"get secrets in namespace {namespace}")
         return _reuse(found, namespace, service_account, uid, plan)
     shown = created
-    if plan.dry_run and any(
-        e.what.startswith("ServiceAccount ") and e.action == "create" for e in plan.entries
-    ):
+    account = f"ServiceAccount {namespace}/{service_account}"
+    if plan.dry_run and any(e.what == account and e.action == "create" for e in plan.entries):
         # The UID of a ServiceAccount that a dry run did not create means nothing.
         shown = copy.deepcopy(created)
         shown.setdefault("metadata", {}).setdefault("annotations", {})[
@@ -208,7 +211,7 @@ def _reuse(
     plan.record(
         "exists",
         f"Secret {namespace}/{name}",
-        "reused" + ("" if has_token else ", its token is not filled yet"),
+        "" if has_token else "its token is not filled yet",
         quiet=has_token,
     )
     return body

@@ -24,20 +24,20 @@ _VOLATILE = ("uid", "resourceVersion", "creationTimestamp", "generation", "manag
 
 @dataclass(frozen=True)
 class Entry:
-    action: str  # "exists", "create", "delete" or "keep"
+    action: str  # "exists" (and reused), "create", "delete" or "keep"
     what: str  # e.g. "Secret ns/name"
     note: str = ""  # why it is kept, or a detail
     body: Mapping[str, Any] | None = None  # for "create": the object as the server would store it
 
 
 _DONE = {
-    "exists": "{what} exists{note}",
+    "exists": "{what} exists, reusing it{note}",
     "create": "{what} created{note}",
     "delete": "deleted {what}{note}",
     "keep": "{what} {note}; kept",
 }
 _DRY = {
-    "exists": "{what} exists{note}",
+    "exists": "{what} exists, would be reused{note}",
     "create": "{what} would be created{note}",
     "delete": "{what} would be deleted{note}",
     "keep": "{what} {note}; would be kept",

@@ -209,8 +209,8 @@ def test_role_names_with_colons_and_non_ascii_are_bound_and_revoked(
     again = dev_tool("--service-account", "ro", "--role", "team:leser-ü")
     assert again.returncode == 0, again.stderr
     assert (
-        f"bootstrap-token: RoleBinding {namespace}/bootstrap-token:ro:team:leser-ü exists "
-        f"(grants Role {namespace}/team:leser-ü)\n" in again.stderr
+        f"bootstrap-token: RoleBinding {namespace}/bootstrap-token:ro:team:leser-ü exists, "
+        f"reusing it (grants Role {namespace}/team:leser-ü)\n" in again.stderr
     )
 
     revoked = dev_tool("revoke", "--service-account", "ro", "--all")
@@ -318,7 +318,7 @@ def test_dry_run_changes_nothing_and_says_what_exists_and_what_would_be_created(
     assert plan == [
         "# bootstrap-token issue --dry-run: cluster dev, ServiceAccount planned; "
         "server-side dry run, nothing was changed",
-        f"# exists  ServiceAccount {namespace}/planned  (reused, not created by bootstrap-token)",
+        f"# exists  ServiceAccount {namespace}/planned  (not created by bootstrap-token)",
         f"# create  RoleBinding {namespace}/bootstrap-token:planned:r  (grants Role {namespace}/r)",
         f"# create  ClusterRoleBinding bootstrap-token:{namespace}:planned:view  "
         "(grants ClusterRole view)",
@@ -405,7 +405,7 @@ def test_rotate_dry_run_names_the_secret_it_would_create_and_the_ones_it_would_d
     assert not (tmp_path / "rotated.env").exists()
     plan = [line for line in result.stdout.splitlines() if line.startswith("# ")]
     assert plan[1] == (
-        f"# exists  ServiceAccount {namespace}/default  (reused, not created by bootstrap-token)"
+        f"# exists  ServiceAccount {namespace}/default  (not created by bootstrap-token)"
     )
     assert re.fullmatch(rf"# create  Secret {namespace}/default-token-[0-9a-f]{{6}}", plan[2])
     assert plan[3:] == [f"# delete  Secret {namespace}/default-token"]
