@@ -32,10 +32,6 @@ _EPILOG = (
     '  eval "$(_BOOTSTRAP_TOKEN_COMPLETE=bash_source bootstrap-token)"\n'
     "\b\nExit codes:\n" + "\n".join(f"  {code:>2}  {text}" for code, text in EXIT_CODES.items())
 )
-_DRY_RUN_HELP = (
-    "Change nothing: look at what exists, have the API server check each create and "
-    "delete (server-side dry run), print the plan on stdout."
-)
 _SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "terminal_width": 100}
 
 
@@ -223,18 +219,6 @@ def _output_options(function: F) -> F:
     return function
 
 
-def _reworded(**helps: str) -> Callable[[F], F]:
-    """New help texts for shared flags (by parameter name), for one command."""
-
-    def decorate(function: F) -> F:
-        for param in getattr(function, "__click_params__", []):
-            if param.name in helps:
-                param.help = helps[param.name]
-        return function
-
-    return decorate
-
-
 class _DefaultToIssue(click.Group):
     """`bootstrap-token --cluster X` means `bootstrap-token issue --cluster X`."""
 
@@ -247,6 +231,24 @@ class _DefaultToIssue(click.Group):
 @click.group(cls=_DefaultToIssue, context_settings=_SETTINGS)
 def command() -> None:
     """Issue, rotate or revoke a verified API token for a cluster of your kubeconfig."""
+
+
+_DRY_RUN_HELP = (
+    "Change nothing: look at what exists, have the API server check each create and "
+    "delete (server-side dry run), print the plan on stdout."
+)
+
+
+def _reworded(**helps: str) -> Callable[[F], F]:
+    """New help texts for shared flags (by parameter name), for one command."""
+
+    def decorate(function: F) -> F:
+        for param in getattr(function, "__click_params__", []):
+            if param.name in helps:
+                param.help = helps[param.name]
+        return function
+
+    return decorate
 
 
 @command.command("issue", context_settings=_SETTINGS, epilog=_EPILOG)

@@ -1,10 +1,7 @@
-"""Render the objects bootstrap-token applies from the YAML templates in manifests/,
-and decide (purely) which existing objects are ours.
+"""Render the objects bootstrap-token applies from the YAML templates in manifests/.
 
 The templates ship inside the wheel (`bootstrap/_manifests` links to `manifests/`). Rendering
-is pure: load a template, fill in names, return a plain dict ready to POST. The ownership
-rules (`not_ours`, `stale`, `other_subjects`) say why an object must be left alone; revoke,
-rotate and issue all ask them before deleting or reusing anything.
+is pure: load a template, fill in names, return a plain dict ready to POST.
 """
 
 from __future__ import annotations
@@ -15,6 +12,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
+import yaml
+
 MANAGED_BY = ("app.kubernetes.io/managed-by", "bootstrap-token")
 SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
 SA_UID_ANNOTATION = "kubernetes.io/service-account.uid"
@@ -24,8 +23,6 @@ SA_LABEL = "bootstrap-token/service-account"
 
 @cache
 def template(name: str) -> dict[str, Any]:
-    import yaml  # here, not at import time: `--help` and name checks need no YAML
-
     text = resources.files("bootstrap").joinpath("_manifests", f"{name}.yaml").read_text("utf-8")
     document = yaml.safe_load(text)
     if not isinstance(document, dict):
@@ -86,6 +83,11 @@ def is_managed(body: dict[str, Any]) -> bool:
     """Whether bootstrap-token created this object (revoke touches nothing else)."""
     labels = (body.get("metadata") or {}).get("labels") or {}
     return bool(labels.get(MANAGED_BY[0]) == MANAGED_BY[1])
+
+
+# --- names in URL paths, and which existing objects are ours ----------------------------
+# Pure rules: revoke, rotate and issue ask them before deleting or reusing anything, and
+# each returns the reason an object must be left alone (None: it is ours to touch).
 
 
 def segment(name: str) -> str:
