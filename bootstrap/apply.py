@@ -11,10 +11,15 @@ and UID, and the Secret's name: deleting a Secret and creating it again under th
 same name brings the very same token back. So `rotate` (`fresh=True`) creates a
 Secret with a new name, `<base>-<random>`, and lookups find such rotated Secrets
 by their managed-by label and service-account annotation.
+
+With a dry-run `Plan`, every GET is made as usual and every create is sent with
+`?dryRun=All`: the API server validates, admits and authorizes it, and stores nothing.
+Each object's outcome is recorded in the plan (and logged once there).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import secrets
 from collections.abc import Callable
@@ -22,11 +27,14 @@ from typing import Any
 
 from bootstrap import manifests
 from bootstrap.client import Api
-from bootstrap.errors import ApiError, ConflictError, NotFoundError
+from bootstrap.errors import ApiError, AuthError, ConflictError, NotFoundError
+from bootstrap.manifests import segment
+from bootstrap.plan import Plan
 
 log = logging.getLogger("bootstrap")
 
 INVALID_SINCE_LABEL = "kubernetes.io/legacy-token-invalid-since"
+RBAC = "/apis/rbac.authorization.k8s.io/v1"
 
 
 def apply(
@@ -37,33 +45,17 @@ def apply(
     roles: tuple[str, ...] = (),
     cluster_roles: tuple[str, ...] = (),
     fresh: bool = False,
+    plan: Plan | None = None,
 ) -> dict[str, Any] | None:
     """Apply everything; return the token Secret as the server has it (None when
-    `secret` is None: TokenRequest mode needs no Secret)."""
-    uid = ensure_service_account(api, namespace, service_account)
-    ensure_bindings(api, namespace, service_account, roles, cluster_roles)
+    `secret` is None: TokenRequest mode needs no Secret). With a dry-run `plan`, the
+    creates are only checked by the server, and `plan` says what would happen."""
+    plan = plan if plan is not None else Plan()
+    uid = ensure_service_account(api, namespace, service_account, plan)
+    ensure_bindings(api, namespace, service_account, roles, cluster_roles, plan)
     if secret is None:
         return None
-    return ensure_token_secret(api, namespace, secret, service_account, uid, fresh=fresh)
-
-
-def planned_objects(
-    namespace: str,
-    service_account: str,
-    secret: str | None,
-    roles: tuple[str, ...] = (),
-    cluster_roles: tuple[str, ...] = (),
-) -> list[dict[str, Any]]:
-    """What `apply` would create, for --dry-run (the UID is known only after creation)."""
-    objects = [manifests.service_account(namespace, service_account)]
-    objects += [manifests.role_binding(namespace, service_account, r) for r in roles]
-    objects += [
-        manifests.cluster_role_binding(namespace, service_account, r) for r in cluster_roles
-    ]
-    if secret is not None:
-        uid = f"<uid of ServiceAccount {namespace}/{service_account}>"
-        objects.append(manifests.token_secret(namespace, secret, service_account, uid))
-    return objects
+    return ensure_token_secret(api, namespace, secret, service_account, uid, fresh, plan)
 
 
 def ensure_bindings(
@@ -72,50 +64,83 @@ def ensure_bindings(
     service_account: str,
     roles: tuple[str, ...],
     cluster_roles: tuple[str, ...],
+    plan: Plan | None = None,
 ) -> None:
-    """Bind the ServiceAccount to each Role / ClusterRole; reuse a binding that is already ours."""
-    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    """Bind the ServiceAccount to each Role / ClusterRole; reuse a binding that is already
+    ours. A role that does not exist (yet) is allowed by RBAC, but warned about."""
+    plan = plan if plan is not None else Plan()
+    ns = segment(namespace)
     wanted = [
-        (f"{rbac}/namespaces/{namespace}/rolebindings", f"in namespace {namespace}", body)
-        for body in (manifests.role_binding(namespace, service_account, r) for r in roles)
-    ] + [
-        (f"{rbac}/clusterrolebindings", "cluster-wide", body)
-        for body in (
-            manifests.cluster_role_binding(namespace, service_account, r) for r in cluster_roles
+        (
+            f"{RBAC}/namespaces/{ns}/rolebindings",
+            f"in namespace {namespace}",
+            manifests.role_binding(namespace, service_account, r),
+            f"{RBAC}/namespaces/{ns}/roles/{segment(r)}",
+            f"Role {namespace}/{r}",
         )
+        for r in roles
+    ] + [
+        (
+            f"{RBAC}/clusterrolebindings",
+            "cluster-wide",
+            manifests.cluster_role_binding(namespace, service_account, r),
+            f"{RBAC}/clusterroles/{segment(r)}",
+            f"ClusterRole {r}",
+        )
+        for r in cluster_roles
     ]
-    for path, scope, body in wanted:
+    for path, scope, body, role_path, role in wanted:
+        _warn_if_missing(api, role_path, role, scope)
         kind, name = body["kind"], body["metadata"]["name"]
         resource = kind.lower() + "s"
+        where = f"{kind} {name}" if kind == "ClusterRoleBinding" else f"{kind} {namespace}/{name}"
+        target = f"{path}/{segment(name)}"
         try:
-            existing = api.get(f"{path}/{name}", f"get {resource} {scope}")
+            existing = api.get(target, f"get {resource} {scope}")
         except NotFoundError:
             try:
-                api.post(path, body, f"create {resource} {scope}")
-                log.info("%s %s created (%s)", kind, name, body["roleRef"]["name"])
+                created = api.post(plan.path(path), body, f"create {resource} {scope}")
+                plan.record("create", where, f"grants {role}", created)
                 continue
             except ConflictError:
-                existing = api.get(f"{path}/{name}", f"get {resource} {scope}")
+                existing = api.get(target, f"get {resource} {scope}")
         if (
             existing.get("roleRef") != body["roleRef"]
             or existing.get("subjects") != body["subjects"]
         ):
             raise ConflictError(
-                f"{kind} {name} already exists with another role or subjects; it is left alone"
+                f"{where} already exists with another role or subjects; it is left alone"
             )
-        log.info("%s %s exists", kind, name)
+        plan.record("exists", where, f"grants {role}")
 
 
-def ensure_service_account(api: Api, namespace: str, name: str) -> str:
-    """The ServiceAccount's UID, creating it first if needed."""
-    path = f"/api/v1/namespaces/{namespace}/serviceaccounts"
+def _warn_if_missing(api: Api, path: str, role: str, scope: str) -> None:
+    resource = "roles" if role.startswith("Role ") else "clusterroles"
+    try:
+        api.get(path, f"get {resource} {scope}")
+    except NotFoundError:
+        log.warning(
+            "warning: %s does not exist (yet): the binding grants nothing until it is "
+            "created; check the name",
+            role,
+        )
+    except AuthError:  # binding needs `bind`, not `get`: not knowing is no reason to stop
+        log.info("cannot check that %s exists (not allowed to read it)", role)
+
+
+def ensure_service_account(api: Api, namespace: str, name: str, plan: Plan | None = None) -> str:
+    """The ServiceAccount's UID, creating it first if needed (in a dry run: the UID the
+    server made up for the object it did not create)."""
+    plan = plan if plan is not None else Plan()
+    path = f"/api/v1/namespaces/{segment(namespace)}/serviceaccounts"
+    what = f"ServiceAccount {namespace}/{name}"
     created = False
     try:
-        body = api.get(f"{path}/{name}", f"get serviceaccounts in namespace {namespace}")
+        body = api.get(f"{path}/{segment(name)}", f"get serviceaccounts in namespace {namespace}")
     except NotFoundError:
         try:
             body = api.post(
-                path,
+                plan.path(path),
                 manifests.service_account(namespace, name),
                 f"create serviceaccounts in namespace {namespace}",
             )
@@ -123,44 +148,72 @@ def ensure_service_account(api: Api, namespace: str, name: str) -> str:
         except NotFoundError as e:
             raise _missing_namespace(namespace) from e
         except ConflictError:  # created concurrently, or by our own retried request
-            body = api.get(f"{path}/{name}", f"get serviceaccounts in namespace {namespace}")
+            body = api.get(
+                f"{path}/{segment(name)}", f"get serviceaccounts in namespace {namespace}"
+            )
     uid = body.get("metadata", {}).get("uid")
     if not isinstance(uid, str) or not uid:
-        raise ApiError(f"ServiceAccount {namespace}/{name} came back without a uid")
-    log.info("ServiceAccount %s/%s %s", namespace, name, "created" if created else "exists")
+        raise ApiError(f"{what} came back without a uid")
+    if created:
+        plan.record("create", what, body=body)
+    else:
+        mine = manifests.is_managed(body)
+        plan.record("exists", what, "" if mine else "not created by bootstrap-token")
     return uid
 
 
 def ensure_token_secret(
-    api: Api, namespace: str, base: str, service_account: str, uid: str, fresh: bool = False
+    api: Api,
+    namespace: str,
+    base: str,
+    service_account: str,
+    uid: str,
+    fresh: bool = False,
+    plan: Plan | None = None,
 ) -> dict[str, Any]:
     """Reuse the token Secret `base` (or its newest rotated successor), else create one.
 
     With `fresh`, always create a Secret under a new name (see the module docstring).
     """
-    path = f"/api/v1/namespaces/{namespace}/secrets"
+    plan = plan if plan is not None else Plan()
+    path = f"/api/v1/namespaces/{segment(namespace)}/secrets"
     if not fresh:
         existing = find_token_secrets(api, namespace, base, service_account)
         if existing:
-            body = existing[0]
-            name = body["metadata"]["name"]
-            check_reusable(body, namespace, name, service_account, uid)
-            log.info("Secret %s/%s exists, reusing it", namespace, name)
-            return body
+            return _reuse(existing[0], namespace, service_account, uid, plan)
     name = f"{base}-{secrets.token_hex(3)}" if fresh else base
+    body = manifests.token_secret(namespace, name, service_account, uid)
     try:
-        body = api.post(
-            path,
-            manifests.token_secret(namespace, name, service_account, uid),
-            f"create secrets in namespace {namespace}",
-        )
+        created = api.post(plan.path(path), body, f"create secrets in namespace {namespace}")
     except ConflictError:
         # Not ours (so not listed), created concurrently, or by our own retried request.
-        body = api.get(f"{path}/{name}", f"get secrets in namespace {namespace}")
-        check_reusable(body, namespace, name, service_account, uid)
-        log.info("Secret %s/%s exists, reusing it", namespace, name)
-        return body
-    log.info("Secret %s/%s created", namespace, name)
+        found = api.get(f"{path}/{segment(name)}", f"get secrets in namespace {namespace}")
+        return _reuse(found, namespace, service_account, uid, plan)
+    shown = created
+    account = f"ServiceAccount {namespace}/{service_account}"
+    if plan.dry_run and any(e.what == account and e.action == "create" for e in plan.entries):
+        # The UID of a ServiceAccount that a dry run did not create means nothing.
+        shown = copy.deepcopy(created)
+        shown.setdefault("metadata", {}).setdefault("annotations", {})[
+            manifests.SA_UID_ANNOTATION
+        ] = f"<uid of ServiceAccount {namespace}/{service_account}, once created>"
+    plan.record("create", f"Secret {namespace}/{name}", body=shown)
+    return created
+
+
+def _reuse(
+    body: dict[str, Any], namespace: str, service_account: str, uid: str, plan: Plan
+) -> dict[str, Any]:
+    name = body["metadata"]["name"]
+    check_reusable(body, namespace, name, service_account, uid)
+    has_token = bool((body.get("data") or {}).get("token"))
+    # With its token present, the wait step reports the reuse ("token already present").
+    plan.record(
+        "exists",
+        f"Secret {namespace}/{name}",
+        "" if has_token else "its token is not filled yet",
+        quiet=has_token,
+    )
     return body
 
 
@@ -188,7 +241,7 @@ def _managed_token_secrets(
     api: Api, namespace: str, service_account: str, wanted: Callable[[str], bool]
 ) -> list[dict[str, Any]]:
     listing = api.get(
-        f"/api/v1/namespaces/{namespace}/secrets"
+        f"/api/v1/namespaces/{segment(namespace)}/secrets"
         f"?labelSelector={manifests.token_secret_selector(service_account)}",
         f"list secrets in namespace {namespace}",
     )

@@ -243,12 +243,28 @@ def command() -> None:
     """Issue, rotate or revoke a verified API token for a cluster of your kubeconfig."""
 
 
+_DRY_RUN_HELP = (
+    "Change nothing: look at what exists, have the API server check each create and "
+    "delete (server-side dry run), print the plan on stdout."
+)
+
+
+def _reworded(**helps: str) -> Callable[[F], F]:
+    """New help texts for shared flags (by parameter name), for one command."""
+
+    def decorate(function: F) -> F:
+        for param in getattr(function, "__click_params__", []):
+            if param.name in helps:
+                param.help = helps[param.name]
+        return function
+
+    return decorate
+
+
 @command.command("issue", context_settings=_SETTINGS, epilog=_EPILOG)
 @_target_options
 @_output_options
-@click.option(
-    "--dry-run", is_flag=True, help="Print the manifests that would be applied, then exit."
-)
+@click.option("--dry-run", is_flag=True, help=_DRY_RUN_HELP)
 @click.option(
     "--list-clusters", is_flag=True, help="List the kubeconfig's clusters and servers, then exit."
 )
@@ -280,6 +296,7 @@ def issue_command(**flags: Any) -> None:
 @command.command("rotate", context_settings=_SETTINGS, epilog=_EPILOG)
 @_target_options
 @_output_options
+@click.option("--dry-run", is_flag=True, help=_DRY_RUN_HELP)
 def rotate_command(**flags: Any) -> None:
     """Replace the token and rewrite the outputs; the old token stops working.
 
@@ -293,18 +310,29 @@ def rotate_command(**flags: Any) -> None:
 
 
 @command.command("revoke", context_settings=_SETTINGS, epilog=_EPILOG)
+@_reworded(
+    service_accounts="ServiceAccount whose token to revoke; repeat for several.",
+    secret="Token Secret to delete, with its rotated SECRET-xxxxxx successors  [default: SA-token]",
+)
 @_target_options
 @click.option(
     "--all",
     "everything",
     is_flag=True,
-    help="Also delete the ServiceAccount and bindings bootstrap-token created.",
+    help="Also delete the ServiceAccount and bindings bootstrap-token created for it.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Say what would be deleted and kept (server-side dry run)."
 )
 def revoke_command(**flags: Any) -> None:
     """Delete the token Secret, which revokes its token (a later request gets 401).
 
-    Only objects labelled app.kubernetes.io/managed-by=bootstrap-token are
-    deleted: a ServiceAccount that existed before (such as `default`) is kept.
+    Only what bootstrap-token created for this ServiceAccount is deleted: objects
+    labelled app.kubernetes.io/managed-by=bootstrap-token, token Secrets annotated
+    with this ServiceAccount's name and UID. A --secret that is not ours stops the
+    command before anything is deleted (exit 6). With --all, a binding that also
+    binds other subjects is kept, and so is a ServiceAccount that existed before
+    (such as `default`); each kept object is reported with the reason.
     """
     _boundary(flags, lambda: _revoke(flags))
 
@@ -430,7 +458,7 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
     )
     jobs = _jobs(flags)
     if flags.get("dry_run"):
-        return _dry_run(flags, jobs)
+        return _dry_run(flags, jobs, rotate)
     # Every job's outputs are checked before any request, and against each other.
     run.check_outputs([_options(flags, c, a) for c, a in jobs], cwd, environ)
 
@@ -459,8 +487,8 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
         timings.mark("emit")
         if rotate and options.secret_name:
             # Only now that the new token works and is written does the old one go.
-            gone = run.revoke_token(options, target, everything=False, keep=issued.secret)
-            log.info("rotated: revoked %s", ", ".join(gone) or "nothing (no previous token)")
+            done = run.revoke_token(options, target, everything=False, keep=issued.secret)
+            log.info("rotated: %s", done.summary() if done.entries else "no previous token")
         log.debug("timings: %s", timings.summary())
         return f"{issued.identity} -> {out or options.format}"
 
@@ -469,17 +497,27 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
 
 def _revoke(flags: dict[str, Any]) -> int:
     from bootstrap import run
+    from bootstrap.plan import Plan
 
     environ, home, _ = run.environment()
     jobs = _jobs(flags)
+    plans: dict[tuple[str, str], Plan] = {}
 
     def one(cluster: str, account: str) -> str:
         options = _options(flags, cluster, account)
         target = run.load_target(options, environ, home)
-        gone = run.revoke_token(options, target, everything=flags["everything"])
-        return "deleted " + (", ".join(gone) if gone else "nothing (nothing of ours was there)")
+        plan = Plan(dry_run=flags["dry_run"])
+        run.revoke_token(options, target, everything=flags["everything"], plan=plan)
+        plans[cluster, account] = plan  # only complete plans are printed
+        if not plan.entries and not plan.dry_run:
+            return "nothing deleted (nothing of ours was there)"
+        return plan.summary()
 
-    return _run_jobs(jobs, one, flags)
+    try:
+        return _run_jobs(jobs, one, flags)
+    finally:
+        if flags["dry_run"]:
+            _print_plans(jobs, plans, "revoke")
 
 
 def _run_jobs(
@@ -500,24 +538,60 @@ def _run_jobs(
     return 0 if all(o.ok for o in outcomes) else FLEET_FAILED
 
 
-def _dry_run(flags: dict[str, Any], jobs: list[tuple[str, str]]) -> int:
-    import yaml
+def _dry_run(flags: dict[str, Any], jobs: list[tuple[str, str]], rotate: bool) -> int:
+    """Every GET as in the real run, every create (and rotate's deletes) as a server-side
+    dry run: the plan goes to stdout, progress to stderr, nothing is changed."""
+    from bootstrap import run
+    from bootstrap.apply import apply
+    from bootstrap.client import Deadline
+    from bootstrap.plan import Plan
 
-    from bootstrap.apply import planned_objects
+    environ, home, _ = run.environment()
+    plans: dict[tuple[str, str], Plan] = {}
 
-    objects = []
-    for account in dict.fromkeys(account for _, account in jobs):
-        options = _options(flags, jobs[0][0], account)
-        objects += planned_objects(
+    def one(cluster: str, account: str) -> str:
+        options = _options(flags, cluster, account)
+        target = run.load_target(options, environ, home)
+        plan = Plan(dry_run=True)
+        admin = run.admin_api(options, target, Deadline(options.timeout))
+        body = apply(
+            admin,
             options.namespace,
             options.service_account,
             options.secret_name,
             options.roles,
             options.cluster_roles,
+            fresh=rotate,
+            plan=plan,
         )
-    click.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)
-    log.info("dry run: nothing was applied (%d objects would be)", len(objects))
-    return 0
+        if rotate and body is not None:
+            keep = body["metadata"]["name"]
+            run.revoke_token(options, target, everything=False, keep=keep, plan=plan)
+        plans[cluster, account] = plan  # only complete plans are printed
+        return plan.summary()
+
+    try:
+        return _run_jobs(jobs, one, flags)
+    finally:
+        _print_plans(jobs, plans, "rotate" if rotate else "issue")
+
+
+def _print_plans(
+    jobs: list[tuple[str, str]], plans: dict[tuple[str, str], Any], command_name: str
+) -> None:
+    """The complete plans of a dry run on stdout, in the order of the jobs (see
+    `plan.render`); a job that failed has none (its error is on stderr)."""
+    from bootstrap.plan import render
+
+    for cluster, account in jobs:
+        if (cluster, account) not in plans:
+            continue
+        plan = plans[cluster, account]
+        title = (
+            f"bootstrap-token {command_name} --dry-run: cluster {cluster}, ServiceAccount "
+            f"{account}; server-side dry run, nothing was changed"
+        )
+        click.echo(render(title, plan), nl=False)
 
 
 class _Progress:

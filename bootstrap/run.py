@@ -16,13 +16,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from bootstrap import emit, files, redact
 from bootstrap.client import Api, Credentials, Deadline, credentials_for
 from bootstrap.errors import ConfigError, UsageError
 from bootstrap.kubeconfig import Kubeconfig, default_paths
+from bootstrap.manifests import role_name_problem
 from bootstrap.target import Target, select, validate_name
+
+if TYPE_CHECKING:
+    from bootstrap.plan import Plan
 
 log = logging.getLogger("bootstrap")
 
@@ -67,8 +71,12 @@ class Options:
         validate_name(self.secret or f"{self.service_account}-token", "--secret", subdomain=True)
         for flag, names in (("--role", self.roles), ("--clusterrole", self.cluster_roles)):
             for name in names:
-                if not name or "/" in name or "%" in name or name in (".", ".."):
-                    raise UsageError(f"{flag} {name!r} is not a valid role name")
+                problem = role_name_problem(name)
+                if problem:
+                    raise UsageError(
+                        f"{flag} {name!r} is not a valid role name: {problem} "
+                        "(see kubectl get roles,clusterroles -A)"
+                    )
         for flag, url in (("--server", self.server), ("--emit-server", self.emit_server)):
             if url and not url.startswith(("https://", "http://")):
                 raise UsageError(f"{flag} {url!r} must be an http:// or https:// URL")
@@ -272,14 +280,19 @@ def _verify(
 
 
 def revoke_token(
-    options: Options, target: Target, everything: bool, keep: str | None = None
-) -> list[str]:
-    """Delete the token Secret(s) of the ServiceAccount, except `keep` (rotate's new one)."""
+    options: Options,
+    target: Target,
+    everything: bool,
+    keep: str | None = None,
+    plan: Plan | None = None,
+) -> Plan:
+    """Delete the token Secret(s) of the ServiceAccount, except `keep` (rotate's new one);
+    what went and what was kept (and why) is in the returned plan, and logged once."""
     from bootstrap.revoke import revoke
 
     admin = admin_api(options, target, Deadline(options.timeout))
     secret = options.secret or f"{options.service_account}-token"
-    return revoke(admin, options.namespace, options.service_account, secret, everything, keep)
+    return revoke(admin, options.namespace, options.service_account, secret, everything, keep, plan)
 
 
 def default_stem(cluster: str, service_account: str) -> str:

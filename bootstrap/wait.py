@@ -23,6 +23,7 @@ import tenacity
 
 from bootstrap.client import Api, Deadline, DeadlineReached
 from bootstrap.errors import ApiError, ConflictError, NotFoundError, WaitTimeout
+from bootstrap.manifests import segment
 
 log = logging.getLogger("bootstrap")
 
@@ -53,8 +54,9 @@ def wait_for_token(
     on_poll: Callable[[float], None] | None = None,
 ) -> Token:
     """Return the decoded token once `data.token` is set; `first` is the Secret as just applied."""
-    path = f"/api/v1/namespaces/{namespace}/secrets/{secret}"
+    path = f"/api/v1/namespaces/{segment(namespace)}/secrets/{segment(secret)}"
     started = time.monotonic()
+    reused = first is not None and bool((first.get("data") or {}).get("token"))
     pending: list[dict[str, Any]] = [first] if first is not None else []
 
     def poll() -> Token:
@@ -87,12 +89,15 @@ def wait_for_token(
             "needs --service-account-private-key-file and the serviceaccount-token controller); "
             "check the controller manager, or raise --timeout"
         ) from None
-    log.info(
-        "token controller filled Secret %s/%s after %.0f ms",
-        namespace,
-        secret,
-        (time.monotonic() - started) * 1000,
-    )
+    if reused:  # nothing was waited for: say so, not "filled after 0 ms"
+        log.info("reusing Secret %s/%s, token already present", namespace, secret)
+    else:
+        log.info(
+            "token controller filled Secret %s/%s after %.0f ms",
+            namespace,
+            secret,
+            (time.monotonic() - started) * 1000,
+        )
     # Wall-clock moment of the pick-up, to measure the latency against a watcher.
     log.debug("token picked up at %.3f (unix time)", time.time())
     return token

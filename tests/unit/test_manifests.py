@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bootstrap.manifests import (
     MANAGED_BY,
     SA_LABEL,
@@ -10,8 +12,13 @@ from bootstrap.manifests import (
     TOKEN_SECRET_TYPE,
     cluster_role_binding,
     is_managed,
+    not_ours,
+    other_subjects,
     role_binding,
+    role_name_problem,
+    segment,
     service_account,
+    stale,
     template,
     token_secret,
     token_secret_selector,
@@ -164,3 +171,98 @@ def test_is_managed() -> None:
     assert not is_managed({"metadata": {"labels": {MANAGED_BY[0]: "helm"}}})
     assert not is_managed({"metadata": {"labels": None}})
     assert not is_managed({})
+
+
+# --- names in URLs, and which objects are ours (docs/objects.md) ----------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "view",
+        "cluster-admin",
+        "system:auth-delegator",
+        "system:controller:token-cleaner",
+        "Upper.Case_role",
+        "team:leser-ü",
+        "a" * 300,  # the API server sets no length limit on RBAC names
+    ],
+)
+def test_every_name_the_api_server_takes_for_a_role_is_accepted(name: str) -> None:
+    assert role_name_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", "it is empty"),
+        (".", "'.' cannot be an object name"),
+        ("..", "'..' cannot be an object name"),
+        ("a/b", "it contains '/', which the API server refuses in RBAC names"),
+        ("50%", "it contains '%', which the API server refuses in RBAC names"),
+        ("x?dryRun=All", "it contains '?', which would end the URL path"),
+        ("edit#frag", "it contains '#', which would end the URL path"),
+        ("my role", "it contains whitespace or control characters"),
+        (" view", "it contains whitespace or control characters"),
+        ("view\n", "it contains whitespace or control characters"),
+        ("a\x00b", "it contains whitespace or control characters"),
+        ("a\x7fb", "it contains whitespace or control characters"),
+    ],
+)
+def test_role_names_that_cannot_be_or_would_break_a_url_are_refused(
+    name: str, problem: str
+) -> None:
+    assert role_name_problem(name) == problem
+
+
+def test_segment_quotes_everything_but_a_colon() -> None:
+    assert segment("system:auth-delegator") == "system:auth-delegator"
+    assert segment("x?dryRun=All") == "x%3FdryRun%3DAll"
+    assert segment("a/b") == "a%2Fb"
+    assert segment("50%") == "50%25"
+    assert segment("team:leser-ü") == "team:leser-%C3%BC"
+    assert segment("a#b c") == "a%23b%20c"
+
+
+def test_not_ours() -> None:
+    ours = token_secret("ns", "a-token", "a", UID)
+    assert not_ours(ours, "a", need_label=True) is None
+    assert not_ours(ours, "b", need_label=True) == "belongs to ServiceAccount 'a', not 'b'"
+    hand_made = token_secret("ns", "a-token", "a", UID)
+    hand_made["metadata"]["labels"] = {}
+    assert not_ours(hand_made, "a", need_label=True) == "was not created by bootstrap-token"
+    assert not_ours(hand_made, "a", need_label=False) is None  # may be reused, not deleted
+    opaque = {**ours, "type": "Opaque"}
+    assert not_ours(opaque, "a", need_label=True) == (
+        "has type 'Opaque', not a service-account token"
+    )
+    unnamed = token_secret("ns", "a-token", "a", UID)
+    unnamed["metadata"]["annotations"] = None
+    assert not_ours(unnamed, "a", need_label=True) == "belongs to ServiceAccount None, not 'a'"
+
+
+def test_stale() -> None:
+    secret = token_secret("ns", "a-token", "a", UID)
+    assert stale(secret, "a", UID) is None
+    assert stale(secret, "a", "0000") == (
+        f"belongs to an earlier ServiceAccount 'a' (uid {UID}, the live one is 0000)"
+    )
+    assert stale(secret, "a", None) == "names ServiceAccount 'a', which does not exist"
+    del secret["metadata"]["annotations"][SA_UID_ANNOTATION]  # not stamped yet: the live SA's
+    assert stale(secret, "a", "0000") is None
+
+
+def test_other_subjects() -> None:
+    binding = cluster_role_binding("ns", "sa", "view")
+    assert other_subjects(binding, "ns", "sa") == []
+    binding["subjects"] += [
+        {"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"},
+        {"kind": "ServiceAccount", "name": "sa", "namespace": "other"},
+        {"kind": "Group", "name": "devs"},
+    ]
+    assert other_subjects(binding, "ns", "sa") == [
+        "User alice",
+        "ServiceAccount other/sa",
+        "Group devs",
+    ]
+    assert other_subjects({"subjects": None}, "ns", "sa") == []
