@@ -125,12 +125,16 @@ def test_cli_knows_whether_service_account_was_typed() -> None:
     implicit = runner.invoke(command, ["--cluster", "dev", "--clusterrole", "view", "--dry-run"])
     assert implicit.exit_code == 2
     assert "would be bound to the ServiceAccount 'default'" in implicit.output
+    # Typed explicitly, the rule lets the run go on: it then stops at the next step,
+    # the (deliberately missing) kubeconfig, not at the default-ServiceAccount rule.
     explicit = runner.invoke(
         command,
         ["--cluster", "dev", "--clusterrole", "view", "--service-account", "default", "--dry-run"],
+        env={"KUBECONFIG": "/nonexistent/kubeconfig"},
     )
-    assert explicit.exit_code == 0, explicit.output
-    assert "kind: ClusterRoleBinding" in explicit.output
+    assert explicit.exit_code == 3, explicit.output
+    assert "would be bound" not in explicit.output
+    assert "no kubeconfig found" in explicit.output
 
 
 def test_a_binding_is_in_effect_once_the_rules_go_beyond_self_reviews() -> None:
