@@ -31,7 +31,9 @@ not given                  none exists, no Pod environment       kubeconfig (its
 
 "Pod environment present" is kubectl's test: both variables set and `DIR/token` a file.
 With --in-cluster, a kubeconfig (--kubeconfig or $KUBECONFIG) is not used to bootstrap:
-it can still name the management cluster of --apply-to.
+it can still name the management cluster of --apply-to. In in-cluster mode the loaded
+kubeconfig also holds a context `in-cluster` (cluster, user and context of that name:
+the Pod's own), so `--apply-to in-cluster/argocd` applies into the Pod's cluster.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.errors import ConfigError, UsageError
-from bootstrap.kubeconfig import default_paths
+from bootstrap.kubeconfig import Kubeconfig, default_paths, parse
 from bootstrap.target import Target
 
 DEFAULT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -192,3 +194,48 @@ def flag_updates(
     if not namespace_given:
         updates["namespace"] = pod_namespace(directory, environ)
     return updates
+
+
+def pod_document(directory: Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The Pod's credentials as a kubeconfig document: cluster, user and context all
+    named `in-cluster`, so that what takes a context (`--apply-to in-cluster/NS`) can
+    name the Pod's own cluster."""
+    target = target_from_service_account(directory, environ)
+    return {
+        "clusters": [
+            {
+                "name": CONTEXT,
+                "cluster": {"server": target.server, "certificate-authority": target.ca_file},
+            }
+        ],
+        "users": [{"name": CONTEXT, "user": dict(target.user)}],
+        "contexts": [
+            {
+                "name": CONTEXT,
+                "context": {
+                    "cluster": CONTEXT,
+                    "user": CONTEXT,
+                    "namespace": pod_namespace(directory, environ),
+                },
+            }
+        ],
+    }
+
+
+def kubeconfig_with_pod(
+    paths: list[Path], directory: Path, environ: Mapping[str, str]
+) -> Kubeconfig:
+    """In in-cluster mode: the kubeconfig files that exist (none is fine), merged with
+    the Pod's `in-cluster` context last (a file's entry of the same name wins, as in
+    any merge)."""
+    documents: list[tuple[Path, Mapping[str, Any]]] = []
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read kubeconfig {path}: {type(e).__name__}") from e
+        documents.append((path, parse(text, path)))
+    documents.append((directory / "kubeconfig", pod_document(directory, environ)))
+    return Kubeconfig.from_documents(documents)

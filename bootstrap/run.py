@@ -146,7 +146,12 @@ class Timings:
 
 
 def load_kubeconfig(options: Options, environ: Mapping[str, str], home: Path) -> Kubeconfig:
-    return Kubeconfig.from_files(default_paths(options.kubeconfig, environ, home))
+    paths = default_paths(options.kubeconfig, environ, home)
+    if options.in_cluster:  # the Pod's context `in-cluster` joins (e.g. for --apply-to)
+        from bootstrap import incluster
+
+        return incluster.kubeconfig_with_pod(paths, incluster.service_account_dir(environ), environ)
+    return Kubeconfig.from_files(paths)
 
 
 def load_target(options: Options, environ: Mapping[str, str], home: Path) -> Target:

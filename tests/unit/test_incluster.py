@@ -11,6 +11,7 @@ import pytest
 from bootstrap.errors import ConfigError, UsageError
 from bootstrap.incluster import (
     flag_updates,
+    kubeconfig_with_pod,
     pod_namespace,
     possible,
     server_url,
@@ -203,3 +204,30 @@ def test_kubeconfig_only_flags_are_usage_errors_in_cluster(
 )
 def test_token_subject_names_the_account_or_nothing(token: str, subject: str | None) -> None:
     assert token_subject(token) == subject
+
+
+def test_pod_context_joins_the_kubeconfig_for_apply_to(mount: Path, tmp_path: Path) -> None:
+    from bootstrap.target import select
+
+    management = tmp_path / "management.kubeconfig"
+    management.write_text(
+        "clusters: [{name: mgmt, cluster: {server: 'https://mgmt.example:6443'}}]\n"
+        "users: [{name: admin, user: {token: abc}}]\n"
+        "contexts: [{name: mgmt-admin, context: {cluster: mgmt, user: admin}}]\n"
+    )
+    config = kubeconfig_with_pod([management, tmp_path / "missing"], mount, POD)
+    assert sorted(config.contexts) == ["in-cluster", "mgmt-admin"]
+    assert dict(config.contexts["in-cluster"]) == {
+        "cluster": "in-cluster",
+        "user": "in-cluster",
+        "namespace": "ops",
+    }
+    pod = select(config, "in-cluster", "in-cluster")
+    assert pod.server == "https://10.96.0.1:443"
+    assert dict(pod.user) == {"tokenFile": str(mount / "token")}
+    assert pod.ca_file == str(mount / "ca.crt")
+    assert select(config, "mgmt", "mgmt-admin").server == "https://mgmt.example:6443"
+    # No kubeconfig at all is fine in a Pod: the Pod's context alone.
+    assert sorted(kubeconfig_with_pod([tmp_path / "missing"], mount, POD).contexts) == [
+        "in-cluster"
+    ]
