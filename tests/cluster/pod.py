@@ -73,12 +73,15 @@ def make_pod(
     namespace: str,
     account: str = "bootstrapper",
     role: str | None = BOOTSTRAPPER,
+    works_in: str | None = None,
 ) -> Pod:
-    """ServiceAccount `account` in `namespace` (bound to `role` there by a RoleBinding),
-    its TokenRequest token mounted like the kubelet does."""
-    create(
-        admin, f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": account}}
+    """ServiceAccount `account` in `namespace` (created unless it exists; bound to `role`
+    there by a RoleBinding), its TokenRequest token mounted like the kubelet does. Waits
+    until it may create Secrets in `works_in` (default: `namespace` when `role` is set)."""
+    status, body = admin.request(
+        "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": account}}
     )
+    assert status in (201, 409), body
     if role:
         bind(admin, namespace, namespace, account, role)
     answer = create(
@@ -105,8 +108,8 @@ def make_pod(
         "KUBERNETES_SERVICE_HOST": str(server.hostname),
         "KUBERNETES_SERVICE_PORT": str(server.port),
     }
-    if role:
-        wait_until_allowed(admin, token, namespace)
+    if works_in or role:
+        wait_until_allowed(admin, token, works_in or namespace)
     return Pod(directory, env, work, namespace, account)
 
 
