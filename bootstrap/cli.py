@@ -103,7 +103,7 @@ def _target_options(function: F) -> F:
             click.option(
                 "--in-cluster",
                 is_flag=True,
-                help="Bootstrap with the Pod's ServiceAccount (automatic in a Pod without a kubeconfig); see docs/incluster.md.",
+                help="Bootstrap with the Pod's own ServiceAccount (its token, CA and API server); automatic in a Pod without a kubeconfig.",
             ),
             click.option(
                 "-n",
