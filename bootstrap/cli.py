@@ -101,12 +101,17 @@ def _target_options(function: F) -> F:
                 help="Kubeconfig file (default: $KUBECONFIG, merged; else ~/.kube/config).",
             ),
             click.option(
+                "--in-cluster",
+                is_flag=True,
+                help="Bootstrap with the Pod's own ServiceAccount (its token, CA and API server); automatic in a Pod without a kubeconfig.",
+            ),
+            click.option(
                 "-n",
                 "--namespace",
                 default="default",
                 show_default=True,
                 metavar="NS",
-                help="Namespace of the ServiceAccount (must exist).",
+                help="Namespace of the ServiceAccount (must exist); in-cluster: the Pod's.",
             ),
             click.option(
                 "--service-account",
@@ -396,6 +401,7 @@ def _options(flags: dict[str, Any], cluster: str, service_account: str = "defaul
         server=flags["server"],
         bound_secret=flags.get("bound_secret"),
         emit_server=flags.get("emit_server"),
+        in_cluster=bool(flags.get("in_cluster")),
     ).validate()
 
 
@@ -435,9 +441,19 @@ def _jobs(flags: dict[str, Any]) -> list[tuple[str, str]]:
     return [(cluster, account) for cluster in clusters for account in accounts]
 
 
+def _in_cluster(flags: dict[str, Any]) -> None:
+    """In a Pod without a kubeconfig (or with --in-cluster): the Pod's ServiceAccount
+    does the bootstrap, --cluster only names the cluster, -n defaults to the Pod's."""
+    from bootstrap import incluster, run
+
+    environ, home, _ = run.environment()
+    flags.update(incluster.flag_updates(flags, _given("namespace"), environ, home))
+
+
 def _issue(flags: dict[str, Any], rotate: bool) -> int:
     from bootstrap import run
 
+    _in_cluster(flags)
     environ, home, cwd = run.environment()
     if flags.get("list_clusters"):
         from bootstrap.target import cluster_table, render_table
@@ -499,6 +515,7 @@ def _revoke(flags: dict[str, Any]) -> int:
     from bootstrap import run
     from bootstrap.plan import Plan
 
+    _in_cluster(flags)
     environ, home, _ = run.environment()
     jobs = _jobs(flags)
     plans: dict[tuple[str, str], Plan] = {}

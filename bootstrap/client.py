@@ -426,7 +426,8 @@ class Api:
 
 def _status_message(document: Any) -> str | None:
     if isinstance(document, dict) and isinstance(document.get("message"), str):
-        return str(document["message"])[:500]
+        # One line: an RBAC escalation refusal lists the missing rules over many lines.
+        return " ".join(str(document["message"]).split())[:500]
     return None
 
 

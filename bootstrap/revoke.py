@@ -28,7 +28,7 @@ from typing import Any
 from bootstrap import manifests
 from bootstrap.apply import RBAC, rotated_secrets
 from bootstrap.client import Api
-from bootstrap.errors import ConflictError, NotFoundError
+from bootstrap.errors import AuthError, ConflictError, NotFoundError
 from bootstrap.manifests import segment
 from bootstrap.plan import Plan
 
@@ -115,7 +115,21 @@ def _bindings(
         ),
         (f"{RBAC}/clusterrolebindings", "clusterrolebindings", "cluster-wide"),
     ):
-        listing = api.get(f"{path}?{selector}", f"list {resource} {scope}")
+        try:
+            listing = api.get(f"{path}?{selector}", f"list {resource} {scope}")
+        except AuthError as e:
+            if resource != "clusterrolebindings" or e.status != 403:
+                raise
+            # A bootstrapper bound by a RoleBinding cannot list cluster-scoped objects (nor
+            # could it have made a ClusterRoleBinding): say so, and revoke the rest.
+            plan.record(
+                "keep",
+                f"ClusterRoleBindings of ServiceAccount {namespace}/{service_account}",
+                "were not looked for (listing clusterrolebindings cluster-wide is forbidden "
+                "to these credentials; a RoleBinding cannot grant it): one made with "
+                "--clusterrole stays until revoke --all runs with cluster-wide rights",
+            )
+            continue
         for item in listing.get("items") or []:
             if subject not in (item.get("subjects") or []) or not manifests.is_managed(item):
                 continue

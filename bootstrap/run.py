@@ -57,6 +57,7 @@ class Options:
     rotate: bool = False  # make a token Secret under a fresh name (see apply.py)
     bound_secret: str | None = None  # request mode: the token dies with this Secret
     emit_server: str | None = None  # APISERVER written to the outputs (default: the cluster's)
+    in_cluster: bool = False  # the Pod's ServiceAccount, not a kubeconfig (see incluster.py)
 
     @property
     def secret_name(self) -> str | None:
@@ -145,10 +146,27 @@ class Timings:
 
 
 def load_kubeconfig(options: Options, environ: Mapping[str, str], home: Path) -> Kubeconfig:
-    return Kubeconfig.from_files(default_paths(options.kubeconfig, environ, home))
+    paths = default_paths(options.kubeconfig, environ, home)
+    if options.in_cluster:  # the Pod's context `in-cluster` joins (e.g. for --apply-to)
+        from bootstrap import incluster
+
+        return incluster.kubeconfig_with_pod(paths, incluster.service_account_dir(environ), environ)
+    return Kubeconfig.from_files(paths)
 
 
 def load_target(options: Options, environ: Mapping[str, str], home: Path) -> Target:
+    if options.in_cluster:
+        from bootstrap import incluster
+
+        directory = incluster.service_account_dir(environ)
+        target = incluster.target_from_service_account(directory, environ, options.cluster)
+        if not options.emit_server:
+            log.info(
+                "in-cluster: the outputs name %s, the API server's address inside the "
+                "cluster; pass --emit-server URL for clients outside it",
+                target.server,
+            )
+        return target
     return select(load_kubeconfig(options, environ, home), options.cluster, options.context)
 
 
