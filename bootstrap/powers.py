@@ -154,11 +154,8 @@ def assess(api: Api, namespace: str, bound: bool) -> tuple[str, ...] | None:
     answers: dict[str, bool] = {}
     try:
         if bound and not settle(api, namespace):
-            log.warning(
-                "warning: the roles bound to the token grant it nothing (after %.0f s): "
-                "check that the --role/--clusterrole names exist",
-                SETTLE,
-            )
+            # A missing role is already warned about, by name, when it is bound (apply.py).
+            log.info("the roles bound to the token grant it nothing after %.0f s", SETTLE)
         for check in CHECKS:
             review = api.post(REVIEW_PATH, review_body(check), "create selfsubjectaccessreviews")
             answers[check.power] = allowed(review)

@@ -196,7 +196,7 @@ def test_role_names_with_colons_and_non_ascii_are_bound_and_revoked(
     )
     assert made.returncode == 0, made.stderr
     assert "warning" not in made.stderr
-    token = read_env(tmp_path / "dev.env")["TOKEN"]
+    token = read_env(tmp_path / "ro@dev.env")["TOKEN"]
     assert _as_token(admin, token, f"/api/v1/namespaces/{namespace}/configmaps") == 200
     role_binding = f"{RBAC}/namespaces/{namespace}/rolebindings/" + quote(
         "bootstrap-token:ro:team:leser-ü", safe=":"
@@ -245,7 +245,7 @@ def test_a_role_that_does_not_exist_is_warned_about(
     dev_tool: DevTool, admin: Admin, namespace: str
 ) -> None:
     missing = f"no-such-role-{namespace}"
-    result = dev_tool("--role", "ghost", "--clusterrole", missing)
+    result = dev_tool("--service-account", "ghostly", "--role", "ghost", "--clusterrole", missing)
     try:
         assert result.returncode == 0, result.stderr
         assert (
@@ -257,7 +257,7 @@ def test_a_role_that_does_not_exist_is_warned_about(
             "binding grants nothing until it is created; check the name\n" in result.stderr
         )
     finally:
-        dev_tool("revoke", "--all")
+        dev_tool("revoke", "--service-account", "ghostly", "--all")
 
 
 # --- C. what is said -------------------------------------------------------------------

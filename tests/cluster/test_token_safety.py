@@ -404,12 +404,13 @@ def test_binding_a_role_that_grants_nothing_is_warned_about(
     dev_tool: DevTool, tmp_path: Path
 ) -> None:
     """The reviews wait (at most 1 s) for a binding of the run to be in effect; a role
-    that does not exist never is, which is most likely a typo."""
+    that does not exist never is, which is most likely a typo: one warning names it."""
     result = dev_tool("--service-account", "x", "--role", "no-such-role", "--format", "json",
                       "--out", "x.json", "-q")  # fmt: skip
     assert result.returncode == 0, result.stderr
+    namespace = json_out(tmp_path / "x.json")["namespace"]
     assert warnings_of(result.stderr) == [
-        "bootstrap-token: warning: the roles bound to the token grant it nothing (after 1 s): "
-        "check that the --role/--clusterrole names exist"
+        f"bootstrap-token: warning: Role {namespace}/no-such-role does not exist (yet): the "
+        "binding grants nothing until it is created; check the name"
     ]
     assert json_out(tmp_path / "x.json")["powers"] == []
