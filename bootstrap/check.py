@@ -37,6 +37,7 @@ import yaml
 from bootstrap.errors import (
     ApiError,
     AuthError,
+    ConfigError,
     NotFoundError,
     TokenExpired,
     TokenExpiresSoon,
@@ -182,7 +183,7 @@ def _from_kubeconfig(text: str, base: Path, context: str | None) -> FileCredenti
     path = base / "kubeconfig"
     try:
         config = Kubeconfig.from_documents([(path, parse_kubeconfig(text, path))])
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ConfigError):
         raise UsageError("the file is neither env, dotenv, JSON nor a kubeconfig") from None
     if not config.contexts:
         raise UsageError("the file is neither env, dotenv, JSON nor a kubeconfig with a context")
