@@ -288,8 +288,10 @@ def check(
     expires_within: int = 0,
     timeout: float = 30.0,
     now: datetime | None = None,
+    want_last_used: bool = True,
 ) -> Result:
-    """Ask the file's server, with the file's token, whether it works."""
+    """Ask the file's server, with the file's token, whether it works (one request;
+    a second for the last-used label of a Secret token, unless not `want_last_used`)."""
     from bootstrap.client import Api, Credentials, Deadline
 
     now = now or datetime.now(UTC)
@@ -338,7 +340,9 @@ def check(
             return replace(result, status="expired", reason=f"expired at {stamp(expires)}")
         reason = "rejected (401 Unauthorized): revoked, or not a token of this cluster"
         return replace(result, status="invalid", reason=reason)
-    last_used = _last_used(api, result.namespace, result.secret) if kind == "secret" else None
+    last_used = None
+    if want_last_used and kind == "secret":
+        last_used = _last_used(api, result.namespace, result.secret)
     api.close()
     result = replace(result, identity=identity, last_used=last_used)
     if expires is not None and seconds_left is not None and seconds_left <= expires_within:

@@ -56,7 +56,9 @@ def decide(options: Options, server: str, cwd: Path, window: int) -> Decision:
         return Decision(False, f"{out} is for {creds.server}, not {server}")
     if mode != options.mode:
         return Decision(False, f"{out} holds a {mode} token, not a {options.mode} one")
-    result = check.check(creds, expires_within=window, timeout=options.timeout)
+    result = check.check(
+        creds, expires_within=window, timeout=options.timeout, want_last_used=False
+    )
     if result.status == "invalid":
         return Decision(
             False, f"the token in {out} is rejected by the server (revoked)", fresh=True
