@@ -169,6 +169,21 @@ def test_list_shows_managed_tokens_with_last_used_and_roles_and_unmanaged_only_o
     ]
 
 
+def test_list_covers_several_clusters(
+    dev_tool: DevTool, dev_cluster: DevCluster, namespace: str
+) -> None:
+    assert dev_tool("--service-account", "bot").returncode == 0
+    result = run_tool(
+        "list", "--all-clusters", "-n", namespace, "--format", "json", env=kube(dev_cluster)
+    )
+    assert result.returncode == 0, result.stderr
+    items = json.loads(result.stdout)["items"]
+    assert [(i["cluster"], i["secret"]) for i in items] == [
+        ("dev", "bot-token"),
+        ("dev-localhost", "bot-token"),
+    ]
+
+
 def test_last_used_is_stamped_on_the_first_uncached_use(
     dev_tool: DevTool, dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:

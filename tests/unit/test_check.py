@@ -252,3 +252,32 @@ def test_json_schema() -> None:
         "namespace": "ci",
         "reason": "expires at 2030-01-01T00:00:00Z, within 2h",
     }
+
+
+def test_each_command_shows_its_flags_in_help_and_help_stays_lazy() -> None:
+    import subprocess
+    import sys
+
+    def helped(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "bootstrap", *args, "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    assert "--renew-before DURATION" in helped("issue")
+    listed = helped("list")
+    for flag in ("--unmanaged", "--all-namespaces", "--all-clusters", "--format [table|json]"):
+        assert flag in listed
+    checked = helped("check")
+    for text in ("--expires-within DURATION", "--format [text|json]", "13  the token works"):
+        assert text in checked
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, bootstrap.cli; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for heavy in ("bootstrap.check", "bootstrap.inventory", "bootstrap.renew", "bootstrap.client"):
+        assert f"'{heavy}'" not in loaded
