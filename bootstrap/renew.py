@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap import check, files
-from bootstrap.errors import BootstrapError, UsageError
+from bootstrap.errors import BootstrapError, ConfigError, TLSVerificationError, UsageError
 from bootstrap.run import Options, output_path
 from bootstrap.target import Target
 from bootstrap.verify import expected_identity
@@ -56,9 +56,13 @@ def decide(options: Options, server: str, cwd: Path, window: int) -> Decision:
         return Decision(False, f"{out} is for {creds.server}, not {server}")
     if mode != options.mode:
         return Decision(False, f"{out} holds a {mode} token, not a {options.mode} one")
-    result = check.check(
-        creds, expires_within=window, timeout=options.timeout, want_last_used=False
-    )
+    try:
+        result = check.check(
+            creds, expires_within=window, timeout=options.timeout, want_last_used=False
+        )
+    except (TLSVerificationError, ConfigError) as e:
+        # e.g. the cluster's CA changed: a new output carries the current one.
+        return Decision(False, f"{out} cannot be checked: {e}")
     if result.status == "invalid":
         return Decision(
             False, f"the token in {out} is rejected by the server (revoked)", fresh=True
