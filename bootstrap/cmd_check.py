@@ -72,7 +72,7 @@ def check_command(**flags: Any) -> None:
 
 
 def run(flags: dict[str, Any]) -> int:
-    from bootstrap import check
+    from bootstrap import check, readback
     from bootstrap.errors import UsageError
     from bootstrap.tokenrequest import parse_duration
 
@@ -91,7 +91,7 @@ def run(flags: dict[str, Any]) -> int:
             raise UsageError(f"cannot read {name}: {reason}") from None
         base, label = path.absolute().parent, name
     try:
-        creds = check.parse(
+        creds = readback.parse(
             text, base, context=flags.get("context"), prefix=flags.get("env_prefix")
         )
     except UsageError as e:

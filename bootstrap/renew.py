@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootstrap import check, files
+from bootstrap import check, files, readback
 from bootstrap.errors import BootstrapError, ConfigError, TLSVerificationError, UsageError
 from bootstrap.run import Options, output_path
 from bootstrap.target import Target
@@ -43,7 +43,7 @@ def decide(options: Options, server: str, cwd: Path, window: int) -> Decision:
         return Decision(False, f"{out} does not exist yet")
     context = f"{options.namespace}/{options.service_account}@{options.cluster}"
     try:
-        creds = check.parse(
+        creds = readback.parse(
             data.decode("utf-8"),
             out.parent,
             context=context if options.format == "kubeconfig" else None,

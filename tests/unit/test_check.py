@@ -1,4 +1,4 @@
-"""bootstrap.check's pure parts: format detection and parsing of every output format,
+"""bootstrap.readback and bootstrap.check's pure parts: format detection and parsing of every output format,
 JWT claims read without verification, the verdict texts, exit codes and json schema."""
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ import yaml
 from bootstrap.check import (
     Result,
     claims,
-    detect,
     expiry,
     failure,
     human,
-    parse,
     render_json,
     render_text,
     token_kind,
 )
 from bootstrap.errors import EXIT_CODES, UsageError
+from bootstrap.readback import detect, parse
 from bootstrap.tokenrequest import parse_duration
 
 UTC = timezone.utc  # noqa: UP017 (runs on 3.10)
@@ -279,5 +278,6 @@ def test_each_command_shows_its_flags_in_help_and_help_stays_lazy() -> None:
         text=True,
         check=True,
     ).stdout
-    for heavy in ("bootstrap.check", "bootstrap.inventory", "bootstrap.renew", "bootstrap.client"):
+    lazy = ("bootstrap.check", "bootstrap.readback", "bootstrap.inventory", "bootstrap.renew")
+    for heavy in (*lazy, "bootstrap.client"):
         assert f"'{heavy}'" not in loaded
