@@ -133,6 +133,11 @@ def check(
         # TODO(lead): pass creds.proxy_url to Api once the transport split gives it a
         # proxy parameter; until then the check connects directly.
         log.warning("warning: the file names a proxy (%s); it is not used yet", creds.proxy_url)
+    if creds.insecure:
+        log.warning(
+            "warning: the file turns TLS verification off (insecure-skip-tls-verify) for %s",
+            creds.server,
+        )
     api = Api(
         creds.server,
         Credentials(token=creds.token),
