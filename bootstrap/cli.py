@@ -273,6 +273,11 @@ def _reworded(**helps: str) -> Callable[[F], F]:
 @click.option(
     "--list-clusters", is_flag=True, help="List the kubeconfig's clusters and servers, then exit."
 )
+@click.option(
+    "--renew-before",
+    metavar="DURATION",
+    help="If the output file's token still works and does not expire within DURATION (e.g. 1h, 7d), change nothing; else issue anew (for cron).",
+)
 @click.version_option(__version__, prog_name="bootstrap-token")
 def issue_command(**flags: Any) -> None:
     """Issue a working, verified API token for cluster NAME of your kubeconfig.
@@ -494,6 +499,12 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
         )
         if rotate:
             options = replace(options, rotate=True)
+        if flags.get("renew_before") is not None:
+            from bootstrap.renew import renew_or_keep
+
+            options, kept = renew_or_keep(options, target, cwd, flags["renew_before"])
+            if kept:
+                return kept
         progress = _Progress(quiet=flags["quiet"] or len(jobs) > 1)
         try:
             issued = run.issue(options, target, timings, progress.update)
@@ -643,6 +654,17 @@ class _Progress:
         if self.shown:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
+
+
+def _add_commands() -> None:
+    from bootstrap.cmd_check import check_command
+    from bootstrap.cmd_list import list_command
+
+    command.add_command(list_command)
+    command.add_command(check_command)
+
+
+_add_commands()
 
 
 def main() -> None:

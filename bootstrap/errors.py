@@ -85,6 +85,24 @@ class OutputError(BootstrapError):
     exit_code = 9
 
 
+class TokenInvalid(BootstrapError):
+    """check: the server rejects the file's token (401) before its expiry: revoked."""
+
+    exit_code = 11
+
+
+class TokenExpired(BootstrapError):
+    """check: the server rejects the file's token (401) and its `exp` is past."""
+
+    exit_code = 12
+
+
+class TokenExpiresSoon(BootstrapError):
+    """check: the token works but expires within --expires-within."""
+
+    exit_code = 13
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "unexpected internal error (a bug: rerun with --debug and report it)",
@@ -97,5 +115,8 @@ EXIT_CODES: dict[int, str] = {
     8: "the issued token did not verify",
     9: "the output could not be written",
     10: "several clusters or service accounts: at least one failed (see the summary table)",
+    11: "check: the token is rejected (401): revoked or invalid",
+    12: "check: the token has expired",
+    13: "check: the token works but expires within --expires-within",
 }
 FLEET_FAILED = 10

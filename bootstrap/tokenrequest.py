@@ -19,18 +19,20 @@ from bootstrap.wait import Token
 log = logging.getLogger("bootstrap")
 
 MIN_DURATION = 600  # the API's minimum expirationSeconds
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
 
-def parse_duration(text: str) -> int:
-    """'1h', '90m', '1h30m', '3600s' or '3600' -> seconds (at least 10 minutes)."""
+def parse_duration(text: str, flag: str = "--duration", minimum: int = MIN_DURATION) -> int:
+    """'7d', '1h', '90m', '1h30m', '3600s' or '3600' -> seconds (at least `minimum`:
+    10 minutes for --duration, the API's minimum; --renew-before and
+    --expires-within reuse it with no minimum)."""
     match = _DURATION.match(text.strip())
     if not text.strip() or not match or not any(match.groups()):
-        raise UsageError(f"--duration {text!r} is not a duration like 1h, 30m, 1h30m or 3600s")
-    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
-    if total < MIN_DURATION:
-        raise UsageError(f"--duration {text!r} is too short: the API's minimum is 10m")
+        raise UsageError(f"{flag} {text!r} is not a duration like 1h, 30m, 1h30m or 3600s")
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    total = days * 86400 + hours * 3600 + minutes * 60 + seconds
+    if total < minimum:
+        raise UsageError(f"{flag} {text!r} is too short: the API's minimum is 10m")
     return total
 
 
@@ -71,12 +73,14 @@ def request_token(
         expires_at = datetime.fromisoformat(expires.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError as e:
         raise ApiError(f"the TokenRequest's expirationTimestamp {expires!r} is not a time") from e
-    granted = (expires_at - datetime.now(UTC)).total_seconds()
+    granted = int((expires_at - datetime.now(UTC)).total_seconds())
     if granted < seconds - 60:
         log.warning(
-            "warning: asked for %d s but the server granted %d s (it caps token lifetimes)",
+            "warning: asked for %d s (--duration) but the server granted only %d s, until %s "
+            "(its --service-account-max-token-expiration or a provider's cap)",
             seconds,
             granted,
+            expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
     log.info("short-lived token expires at %s", expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
     return Token(token=token, ca_pem=ca_pem, namespace=namespace), expires_at
