@@ -99,10 +99,9 @@ def _target_options(function: F) -> F:
             click.option(
                 "-n",
                 "--namespace",
-                default="default",
-                show_default=True,
                 metavar="NS",
-                help="Namespace of the ServiceAccount (must exist).",
+                help="Namespace of the ServiceAccount (must exist)  [default: the context's "
+                "namespace, else default]",
             ),
             click.option(
                 "--service-account",
@@ -332,7 +331,8 @@ def _options(flags: dict[str, Any], cluster: str, service_account: str = "defaul
         cluster=cluster,
         context=flags["context"],
         kubeconfig=flags["kubeconfig"],
-        namespace=flags["namespace"],
+        namespace=flags["namespace"] or "default",
+        namespace_flag=flags["namespace"] is not None,
         service_account=service_account,
         secret=flags["secret"],
         format=flags.get("output_format", "env"),
@@ -409,6 +409,7 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
         timings = run.Timings()
         timings.mark("startup")
         target = run.load_target(options, environ, home)
+        options = run.with_context_namespace(options, target)
         timings.mark("kubeconfig")
         log.info(
             "cluster %s at %s, as user %s (context %s)",
@@ -445,6 +446,7 @@ def _revoke(flags: dict[str, Any]) -> int:
     def one(cluster: str, account: str) -> str:
         options = _options(flags, cluster, account)
         target = run.load_target(options, environ, home)
+        options = run.with_context_namespace(options, target)
         gone = run.revoke_token(options, target, everything=flags["everything"])
         return "deleted " + (", ".join(gone) if gone else "nothing (nothing of ours was there)")
 

@@ -13,12 +13,12 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
 from bootstrap import emit
-from bootstrap.client import Api, Credentials, Deadline, credentials_for
+from bootstrap.client import Api, Credentials, Deadline
 from bootstrap.errors import ConfigError, OutputError, UsageError
 from bootstrap.kubeconfig import Kubeconfig, default_paths
 from bootstrap.target import Target, select, validate_name
@@ -34,6 +34,7 @@ class Options:
     context: str | None = None
     kubeconfig: str | None = None
     namespace: str = "default"
+    namespace_flag: bool = True  # False: -n not given, the context's namespace applies
     service_account: str = "default"
     secret: str | None = None  # default: <service-account>-token
     format: str = "env"
@@ -117,13 +118,39 @@ def load_target(options: Options, environ: Mapping[str, str], home: Path) -> Tar
     return select(load_kubeconfig(options, environ, home), options.cluster, options.context)
 
 
+def with_context_namespace(options: Options, target: Target) -> Options:
+    """Without -n, the context's namespace (as kubectl), else `default`."""
+    if options.namespace_flag or not target.namespace:
+        return options
+    try:
+        validate_name(target.namespace, "namespace")
+    except UsageError as e:
+        raise ConfigError(f"context {target.context!r}: {e}") from None
+    return replace(options, namespace=target.namespace)
+
+
 def skips_tls_verification(options: Options, target: Target) -> bool:
     """--insecure-skip-tls-verify, or the kubeconfig's own insecure-skip-tls-verify."""
     return options.insecure_skip_tls_verify or target.insecure
 
 
+PLAIN_HTTP_WARNING = (
+    "warning: %s is plain http: the %s travel%s unencrypted; anyone on the network path can read %s"
+)
+
+
 def admin_api(options: Options, target: Target, deadline: Deadline) -> Api:
     """The bootstrap credentials, talking to the cluster (or to --server)."""
+    from bootstrap.credentials import credentials_for
+    from bootstrap.exec_plugin import cluster_info
+    from bootstrap.transport import parse_server
+
+    server = options.server or target.server
+    if options.server:
+        try:
+            parse_server(options.server.rstrip("/"))
+        except ValueError as e:
+            raise UsageError(f"--server {options.server!r} is not a valid URL: {e}") from None
     insecure = skips_tls_verification(options, target)
     if insecure:
         log.warning(
@@ -131,14 +158,21 @@ def admin_api(options: Options, target: Target, deadline: Deadline) -> Api:
             "read the token",
             target.server,
         )
+    if server.startswith("http://"):
+        log.warning(PLAIN_HTTP_WARNING, server.rstrip("/"), "bootstrap credentials", "", "them")
+    info = None
+    if target.user.get("exec"):
+        info = cluster_info(target.cluster_entry, server, _kubeconfig_ca(target))
     return Api(
-        options.server or target.server,
-        credentials_for(target),
+        server,
+        credentials_for(target.user, target.user_name, deadline, info),
         deadline,
         ca_data=target.ca_data,
         ca_file=target.ca_file,
         insecure=insecure,
         tls_server_name=target.tls_server_name,
+        # The cluster's proxy-url is for the cluster's server, not for --server.
+        proxy_url=None if options.server else target.proxy_url,
         who=f"user {target.user_name!r} (context {target.context!r})",
     )
 
@@ -191,6 +225,8 @@ def issue(
         )
         identity = expected_identity(ns, sa)
     else:
+        if target.server.startswith("http://"):
+            log.warning(PLAIN_HTTP_WARNING, target.server, "new token", "s", "it")
         as_sa = Api(
             target.server,
             Credentials(token=token.token),
@@ -198,6 +234,7 @@ def issue(
             ca_data=ca_pem,
             insecure=insecure,
             tls_server_name=target.tls_server_name,
+            proxy_url=target.proxy_url,
             who="the new token",
         )
         identity = verify(as_sa, ns, sa)
@@ -214,6 +251,8 @@ def issue(
         identity=identity,
         insecure=insecure,
         expires_at=expires_at,
+        tls_server_name=target.tls_server_name,
+        proxy_url=target.proxy_url,
     )
 
 

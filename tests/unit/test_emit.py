@@ -212,6 +212,8 @@ def test_render_json() -> None:
         "secret": "deployer-token",
         "ca_crt": CA_PEM.decode(),
         "expires_at": None,
+        "tls_server_name": None,
+        "proxy_url": None,
     }
 
 

@@ -209,7 +209,7 @@ def test_context_naming_no_user(user: object) -> None:
         select(config, "dev")
 
 
-@pytest.mark.parametrize("data", ["not base64!", "QUJD\n", "QUJ", "ünïcode"])
+@pytest.mark.parametrize("data", ["not base64!", "QUJD QUJD", "QUJ", "ünïcode", "QUJD\t"])
 def test_invalid_base64_in_certificate_authority_data(data: str) -> None:
     config = two_clusters(
         {"dev-admin": {"cluster": "dev", "user": "admin"}}, **{"certificate-authority-data": data}
