@@ -194,6 +194,9 @@ class Api:
                 status, response_headers, data = self._exchange(
                     method, url, payload, headers, timeout, dog
                 )
+                if dog.fired:  # the cut-off can look like a short but complete answer
+                    self.close()
+                    raise TimeoutError("cut off by the watchdog")
             except ssl.SSLCertVerificationError as e:
                 # A certificate that does not verify will not verify on a retry either.
                 raise TLSVerificationError(_tls_message(self.server, e)) from None
