@@ -728,3 +728,64 @@ def test_backup_keeps_the_previous_content_0600(tmp_path: Path) -> None:
     assert path.read_bytes() == b"previous: content\n"
     assert mode_of(path) == 0o644
     assert leftovers(tmp_path) == []
+
+
+# --- tls-server-name and proxy-url carried into every output (docs/compatibility.md) ----
+
+ROUTED = replace(
+    ISSUED,
+    server="https://10.1.2.3:6443/prefix",
+    tls_server_name="kubernetes",
+    proxy_url="socks5://proxy.corp:1080",
+)
+
+
+def test_env_carries_tls_server_name_curl_helpers_and_proxy() -> None:
+    values = emit.variables(ROUTED, Path("/out/dev.ca.crt"))
+    assert list(values) == [
+        "APISERVER",
+        "TOKEN",
+        "CACERT",
+        "NAMESPACE",
+        "TLS_SERVER_NAME",
+        "CURL_CONNECT_TO",
+        "CURL_APISERVER",
+        "HTTPS_PROXY",
+    ]
+    assert values["TLS_SERVER_NAME"] == "kubernetes"
+    assert values["CURL_CONNECT_TO"] == "kubernetes:6443:10.1.2.3:6443"
+    assert values["CURL_APISERVER"] == "https://kubernetes:6443/prefix"
+    assert values["HTTPS_PROXY"] == "socks5h://proxy.corp:1080"
+    text = render_env(ROUTED, Path("/out/dev.ca.crt"))
+    assert (
+        '#   curl --connect-to "$CURL_CONNECT_TO" "$CURL_APISERVER/api" '
+        '-H "Authorization: Bearer $TOKEN" --cacert "$CACERT"\n'
+    ) in text
+    assert "export HTTPS_PROXY='socks5h://proxy.corp:1080'\n" in text
+
+
+def test_env_without_them_is_unchanged() -> None:
+    values = emit.variables(ISSUED, Path("/out/dev.ca.crt"))
+    assert list(values) == ["APISERVER", "TOKEN", "CACERT", "NAMESPACE"]
+    assert '#   curl "$APISERVER/api" -H "Authorization: Bearer $TOKEN"' in render_env(ISSUED, None)
+
+
+def test_curl_helpers_with_ipv6_and_default_port() -> None:
+    assert emit.curl_tls_name("https://[fd00::1]", "api.internal") == (
+        "api.internal:443:[fd00::1]:443",
+        "https://api.internal:443",
+    )
+    assert emit.shell_proxy("http://user:pw@p:3128") == "http://user:pw@p:3128"
+
+
+def test_json_and_kubeconfig_carry_them() -> None:
+    document = json.loads(render_json(ROUTED, None))
+    assert document["tls_server_name"] == "kubernetes"
+    assert document["proxy_url"] == "socks5://proxy.corp:1080"
+    cluster = yaml.safe_load(render_kubeconfig(ROUTED))["clusters"][0]["cluster"]
+    assert cluster["tls-server-name"] == "kubernetes"
+    assert cluster["proxy-url"] == "socks5://proxy.corp:1080"
+    assert base64.b64decode(cluster["certificate-authority-data"]) == CA_PEM
+    dotenv = emit.render_dotenv(ROUTED, None)
+    assert "TLS_SERVER_NAME=kubernetes\n" in dotenv
+    assert "HTTPS_PROXY=socks5h://proxy.corp:1080\n" in dotenv

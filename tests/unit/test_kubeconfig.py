@@ -336,3 +336,61 @@ def test_tilde_of_an_unknown_user(tmp_path: Path, where: str) -> None:
             Kubeconfig.from_files([path])
     except ConfigError:
         pass
+
+
+# --- input kubectl reads, and bombs it refuses ------------------------------------------
+
+
+def test_alias_bomb_is_refused_quickly() -> None:
+    import time
+
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [{','.join([f'*{previous}'] * 9)}]")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="excessive aliasing"):
+        parse("\n".join(lines), Path("bomb"))
+    assert time.monotonic() - started < 1
+
+
+def test_a_few_aliases_are_fine() -> None:
+    text = "users:\n- name: a\n  user: &u {token: x}\n- name: b\n  user: *u\n"
+    assert parse(text, Path("k"))["users"][1]["user"] == {"token": "x"}
+
+
+def test_depth_and_size_limits() -> None:
+    with pytest.raises(ConfigError, match="nested deeper than 100 levels"):
+        parse("a: " + "[" * 150 + "]" * 150, Path("deep"))
+    with pytest.raises(ConfigError, match="larger than 16 MiB"):
+        parse("#" * (16 * 1024 * 1024 + 1), Path("big"))
+
+
+def test_tab_indented_json_is_read_as_kubectl_does() -> None:
+    text = '{\n\t"clusters": [\n\t\t{"name": "c", "cluster": {"server": "https://h"}}\n\t]\n}\n'
+    assert parse(text, Path("k.json"))["clusters"][0]["name"] == "c"
+
+
+def test_base64_wrapped_over_lines_like_go() -> None:
+    from bootstrap.kubeconfig import data_field
+
+    assert data_field("QUJD\nREVG\r\n", "x") == b"ABCDEF"
+    with pytest.raises(ConfigError, match="x is not valid base64"):
+        data_field("QUJD REVG", "x")
+
+
+def test_relative_exec_command_with_a_separator_is_relative_to_its_file(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "config"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "users": [
+                    {"name": "rel", "user": {"exec": {"command": "./bin/plugin"}}},
+                    {"name": "path", "user": {"exec": {"command": "gke-gcloud-auth-plugin"}}},
+                ]
+            }
+        )
+    )
+    config = Kubeconfig.from_files([path])
+    assert config.users["rel"]["exec"]["command"] == str(tmp_path / "conf" / "bin" / "plugin")
+    assert config.users["path"]["exec"]["command"] == "gke-gcloud-auth-plugin"

@@ -342,3 +342,42 @@ def test_render_table_aligns_columns() -> None:
 def test_render_table_header_wider_than_names() -> None:
     assert render_table([("a", "s")]) == "CLUSTER  SERVER\na        s\n"
     assert render_table([]) == "CLUSTER  SERVER\n"
+
+
+# --- what the connection needs: URL checks, proxy-url, the context's namespace ----------
+
+
+@pytest.mark.parametrize(
+    ("server", "reason"),
+    [
+        ("https://dev:99999", "the port is not a number from 1 to 65535"),
+        ("https://dev:abc", "the port is not a number from 1 to 65535"),
+        ("https://[::1", "unclosed '['"),
+    ],
+)
+def test_malformed_server_is_a_config_error_naming_the_field(server: str, reason: str) -> None:
+    config = two_clusters({"dev-admin": {"cluster": "dev", "user": "admin"}}, server=server)
+    with pytest.raises(ConfigError) as e:
+        select(config, "dev")
+    assert str(e.value) == f"cluster 'dev': server {server!r} is not a valid URL: " + (
+        reason if reason != "unclosed '['" else str(e.value).split("valid URL: ")[1]
+    )
+    assert reason in str(e.value)
+
+
+def test_proxy_url_is_checked_and_carried() -> None:
+    contexts = {"dev-admin": {"cluster": "dev", "user": "admin", "namespace": "team"}}
+    target = select(two_clusters(contexts, **{"proxy-url": "socks5://p:1080"}), "dev")
+    assert (target.proxy_url, target.namespace) == ("socks5://p:1080", "team")
+    assert target.cluster_entry["proxy-url"] == "socks5://p:1080"
+    with pytest.raises(ConfigError) as e:
+        select(two_clusters(contexts, **{"proxy-url": "ftp://p:21"}), "dev")
+    assert str(e.value) == (
+        "cluster 'dev': error parsing proxy-url 'ftp://p:21': unsupported scheme 'ftp', "
+        "must be http, https, or socks5"
+    )
+
+
+def test_no_namespace_in_the_context() -> None:
+    target = select(two_clusters({"dev-admin": {"cluster": "dev", "user": "admin"}}), "dev")
+    assert target.namespace is None
