@@ -402,6 +402,12 @@ def _tls_message(server: str, error: BaseException) -> str:
     text = str(error)
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         detail = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"")
+        if "mismatch" in detail:
+            return (
+                f"TLS verification of {server} failed ({detail.rstrip('.')}): the server's "
+                "certificate is not issued for that name; check the server URL or the "
+                "cluster's tls-server-name"
+            )
         return (
             f"TLS verification of {server} failed ({detail or 'untrusted certificate'}): the "
             "server's certificate does not match the CA in the kubeconfig; fix the CA, or pass "
