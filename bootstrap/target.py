@@ -16,7 +16,8 @@ CTX                    CTX does not exist                          error listing
 =====================  ==========================================  =================================
 
 A cluster without `server`, a server that is not a valid URL (`https://h:99999`,
-`https://[::1`), a `proxy-url` that is not http, https or socks5, or a context
+`https://[::1`), a `proxy-url` that is not http, https or socks5, `insecure-skip-tls-verify` together
+with a CA (kubectl refuses that combination), or a context
 naming a missing user, is an error too.
 Context names and cluster names are different things; messages say which is which.
 """
@@ -75,6 +76,13 @@ def select(config: Kubeconfig, cluster: str, context: str | None = None) -> Targ
         raise ConfigError(
             f"cluster {cluster!r}: server {server!r} is not a valid URL: {e}"
         ) from None
+    ca_keys = [k for k in ("certificate-authority-data", "certificate-authority") if body.get(k)]
+    if body.get("insecure-skip-tls-verify") is True and ca_keys:
+        raise ConfigError(
+            f"cluster {cluster!r}: specifying a root certificates file with the insecure flag "
+            f"is not allowed (kubectl refuses it too): drop insecure-skip-tls-verify or "
+            f"{ca_keys[0]}"
+        )
     proxy_url = _optional_str(body.get("proxy-url"))
     if proxy_url is not None:
         try:

@@ -381,3 +381,17 @@ def test_proxy_url_is_checked_and_carried() -> None:
 def test_no_namespace_in_the_context() -> None:
     target = select(two_clusters({"dev-admin": {"cluster": "dev", "user": "admin"}}), "dev")
     assert target.namespace is None
+
+
+def test_insecure_together_with_a_ca_is_refused_as_by_kubectl() -> None:
+    config = two_clusters(
+        {"dev-admin": {"cluster": "dev", "user": "admin"}},
+        **{"insecure-skip-tls-verify": True, "certificate-authority-data": "QUJD"},
+    )
+    with pytest.raises(ConfigError) as e:
+        select(config, "dev")
+    assert str(e.value) == (
+        "cluster 'dev': specifying a root certificates file with the insecure flag is not "
+        "allowed (kubectl refuses it too): drop insecure-skip-tls-verify or "
+        "certificate-authority-data"
+    )
