@@ -1,7 +1,8 @@
 """A kubeconfig user -> the credentials and headers of the bootstrap requests,
 with client-go's rules:
 
-- `token` wins over `tokenFile`; a token file is read now and trimmed of
+- `tokenFile` wins over `token` (client-go re-reads the file for every request and
+  uses `token` only while the file is unreadable or empty); the file is trimmed of
   surrounding whitespace; a token with a line break inside is a config error.
 - `username` + `password` -> basic auth.
 - Client certificate and key: each from its `*-data` field (wins) or its file, so
@@ -81,15 +82,20 @@ def checked_token(token: str, where: str) -> str:
 def static_credentials(user: Mapping[str, Any], name: str) -> Credentials:
     """Everything but exec and auth-provider (pure apart from reading files)."""
     where = f"user {name!r}"
-    token = user.get("token") or None
-    if token is not None:
-        token = checked_token(str(token), f"{where}: token")
-    elif user.get("tokenFile"):
+    token = checked_token(str(user["token"]), f"{where}: token") if user.get("token") else None
+    if user.get("tokenFile"):
+        # client-go reads a tokenFile on every request and prefers it to `token`; the
+        # inline token is used only while the file cannot be read (or is empty).
         path = str(user["tokenFile"])
-        token = checked_token(
-            _read(path, f"{where}: tokenFile").decode().strip(), f"{where}: tokenFile {path}"
-        )
-        token = token or None
+        try:
+            from_file = Path(path).read_bytes().decode("utf-8", "replace").strip()
+        except OSError as e:
+            if token is None:
+                reason = (e.strerror or str(e)).lower()
+                raise ConfigError(f"{where}: tokenFile: cannot read {path}: {reason}") from None
+            from_file = ""
+        if from_file:
+            token = checked_token(from_file, f"{where}: tokenFile {path}")
     basic = None
     if user.get("username") and user.get("password"):
         basic = (str(user["username"]), str(user["password"]))

@@ -58,13 +58,21 @@ def test_headers_bearer_wins_over_basic() -> None:
     assert repr(both) == "Credentials(<redacted>)"
 
 
-def test_token_wins_over_token_file_and_file_is_trimmed(tmp_path: Path) -> None:
+def test_token_file_wins_over_token_and_is_trimmed(tmp_path: Path) -> None:
     (tmp_path / "t").write_text("\n  from-file \n")
+    both = {"token": "inline", "tokenFile": str(tmp_path / "t")}
+    assert static_credentials(both, "u").token == "from-file"
+    assert static_credentials({"tokenFile": str(tmp_path / "t")}, "u").token == "from-file"
+    # Unreadable or empty file: client-go falls back to the inline token.
+    gone = {"token": "inline", "tokenFile": str(tmp_path / "missing")}
+    assert static_credentials(gone, "u").token == "inline"
+    (tmp_path / "empty").write_text(" \n")
     assert (
-        static_credentials({"token": "inline", "tokenFile": str(tmp_path / "t")}, "u").token
+        static_credentials({"token": "inline", "tokenFile": str(tmp_path / "empty")}, "u").token
         == "inline"
     )
-    assert static_credentials({"tokenFile": str(tmp_path / "t")}, "u").token == "from-file"
+    with pytest.raises(ConfigError, match="tokenFile: cannot read"):
+        static_credentials({"tokenFile": str(tmp_path / "missing")}, "u")
 
 
 @pytest.mark.parametrize("token", ["a\nb", "a\r\nb", "abc\n"])
