@@ -1,0 +1,140 @@
+"""Areas 4 and 5: impersonation (`as`, `as-groups`, `as-uid`, `as-user-extra`)
+and credentials in every form: client certificate and key as data or files (mixed,
+relative), bearer `token` and `tokenFile`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conformance.cases import SA_ADMIN, Case, admin_user, b64, cluster, simple, variant
+from tests.conformance.conftest import Lab
+
+# --- impersonation ---------------------------------------------------------------
+
+
+def _as(lab: Lab, d: Path, extra: dict[str, object], **case: object) -> Case:
+    user = {**admin_user(lab), "as": "conform-someone", "as-groups": ["system:masters"], **extra}
+    return simple(lab, d, cluster(lab), user, who="conform-someone", **case)  # type: ignore[arg-type]
+
+
+@variant("impersonate-user-and-group", "impersonation")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return _as(lab, d, {})
+
+
+@variant("impersonate-uid", "impersonation")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return _as(lab, d, {"as-uid": "uid-1234"}, whoami_extra={"uid": "uid-1234"})
+
+
+@variant("impersonate-user-extra", "impersonation")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    extra = {"as-user-extra": {"scopes": ["read", "write"], "team": ["conform"]}}
+    return _as(
+        lab, d, extra, whoami_extra={"extra": {"scopes": ["read", "write"], "team": ["conform"]}}
+    )
+
+
+@variant("impersonate-with-token-user", "impersonation")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    user = {"token": lab.sa_token, "as": "conform-other", "as-groups": ["system:masters", "team-a"]}
+    return simple(lab, d, cluster(lab), user, who="conform-other")
+
+
+@variant("impersonate-groups-without-user", "impersonation", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return simple(lab, d, cluster(lab), {**admin_user(lab), "as-groups": ["system:masters"]})
+
+
+# --- client certificates and tokens --------------------------------------------------
+
+
+@variant("creds-cert-data-key-file", "credentials")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    user = {
+        "client-certificate-data": b64(lab.admin.crt.read_bytes()),
+        "client-key": str(lab.admin.key),
+    }
+    return simple(lab, d, cluster(lab), user, who="dev-admin")
+
+
+@variant("creds-cert-file-key-data", "credentials")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    user = {
+        "client-certificate": str(lab.admin.crt),
+        "client-key-data": b64(lab.admin.key.read_bytes()),
+    }
+    return simple(lab, d, cluster(lab), user, who="dev-admin")
+
+
+@variant("creds-cert-and-key-relative-files", "credentials")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    (d / "keys").mkdir()
+    (d / "keys" / "admin.crt").write_bytes(lab.admin.crt.read_bytes())
+    (d / "keys" / "admin.key").write_bytes(lab.admin.key.read_bytes())
+    (d / "keys" / "admin.key").chmod(0o600)
+    (d / "run").mkdir()
+    user = {"client-certificate": "keys/admin.crt", "client-key": "./keys/admin.key"}
+    return simple(lab, d, cluster(lab), user, who="dev-admin", cwd=d / "run")
+
+
+@variant("creds-token", "credentials")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return simple(lab, d, cluster(lab), {"token": lab.sa_token}, who=SA_ADMIN)
+
+
+@variant("creds-token-file-absolute-with-newline", "credentials")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    (d / "token").write_text(lab.sa_token + "\n")
+    return simple(lab, d, cluster(lab), {"tokenFile": str(d / "token")}, who=SA_ADMIN)
+
+
+@variant("creds-token-file-relative", "credentials")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    (d / "secret").mkdir()
+    (d / "secret" / "token").write_text(lab.sa_token)
+    (d / "run").mkdir()
+    return simple(lab, d, cluster(lab), {"tokenFile": "secret/token"}, who=SA_ADMIN, cwd=d / "run")
+
+
+@variant("creds-token-file-wins-over-token", "credentials")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    # client-go re-reads tokenFile for every request, and its content wins.
+    (d / "token").write_text(lab.sa_token)
+    user = {"token": "conformance-not-a-token", "tokenFile": str(d / "token")}
+    return simple(lab, d, cluster(lab), user, who=SA_ADMIN)
+
+
+@variant("creds-invalid-token-file-beats-valid-token", "credentials", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    (d / "token").write_text("conformance-not-a-token")
+    user = {"token": lab.sa_token, "tokenFile": str(d / "token")}
+    return simple(lab, d, cluster(lab), user)
+
+
+@variant("creds-cert-without-key", "credentials", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return simple(
+        lab, d, cluster(lab), {"client-certificate-data": b64(lab.admin.crt.read_bytes())}
+    )
+
+
+@variant("creds-key-does-not-match-cert", "credentials", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    user = {"client-certificate": str(lab.admin.crt), "client-key": str(lab.material.other_ca.key)}
+    return simple(lab, d, cluster(lab), user)
+
+
+@variant("creds-invalid-token", "credentials", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return simple(lab, d, cluster(lab), {"token": "conformance-not-a-token"})
+
+
+@variant("creds-basic-auth", "credentials", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return simple(lab, d, cluster(lab), {"username": "admin", "password": "secret"})
+
+
+@variant("creds-token-file-missing", "credentials", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return simple(lab, d, cluster(lab), {"tokenFile": str(d / "missing-token")})

@@ -1,0 +1,162 @@
+"""Areas 7 and 9: the context's namespace, several files in KUBECONFIG (merged,
+first file wins, relative paths relative to the file that holds them), and which
+context kubectl picks when several use the cluster."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.conformance.cases import (
+    ADMIN,
+    SA_ADMIN,
+    Case,
+    admin_user,
+    b64,
+    cluster,
+    config,
+    variant,
+    write,
+)
+from tests.conformance.conftest import Lab
+
+# --- the context's namespace -----------------------------------------------------
+
+
+@variant("namespace-from-context", "namespace")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    document = config(cluster(lab), admin_user(lab), namespace=ns)
+    return Case(kubeconfig=write(d / "config", document), who=ADMIN, namespace_from_context=True)
+
+
+@variant("namespace-from-context-via-kubeconfig-env", "namespace")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    document = config(cluster(lab), {"token": lab.sa_token}, namespace=ns)
+    path = write(d / "config", document)
+    return Case(env={"KUBECONFIG": str(path)}, who=SA_ADMIN, namespace_from_context=True)
+
+
+# --- several files in KUBECONFIG ------------------------------------------------------
+
+
+def _files(lab: Lab, d: Path) -> tuple[Path, Path, Path]:
+    """Three directories: one for the context, one for the cluster (CA as a relative
+    file), one for the user (certificate and key as relative files)."""
+    a, b, c = d / "contexts", d / "clusters", d / "users"
+    for directory in (a, b, c):
+        (directory / "files").mkdir(parents=True)
+    (b / "files" / "ca.crt").write_bytes(lab.ca_pem)
+    (c / "files" / "admin.crt").write_bytes(lab.admin.crt.read_bytes())
+    (c / "files" / "admin.key").write_bytes(lab.admin.key.read_bytes())
+    return a, b, c
+
+
+def _split(lab: Lab, d: Path) -> list[Path]:
+    a, b, c = _files(lab, d)
+    return [
+        write(
+            a / "config",
+            {
+                "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "ctx",
+            },
+        ),
+        write(
+            b / "config",
+            {
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {"server": lab.server, "certificate-authority": "files/ca.crt"},
+                    }
+                ]
+            },
+        ),
+        write(
+            c / "config",
+            {
+                "users": [
+                    {
+                        "name": "u",
+                        "user": {
+                            "client-certificate": "files/admin.crt",
+                            "client-key": "files/admin.key",
+                        },
+                    }
+                ]
+            },
+        ),
+    ]
+
+
+def _kubeconfig_env(paths: list[Path]) -> dict[str, str]:
+    return {"KUBECONFIG": os.pathsep.join(str(p) for p in paths)}
+
+
+@variant("merge-split-over-three-files-relative-paths", "merging")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    (d / "elsewhere").mkdir()
+    return Case(env=_kubeconfig_env(_split(lab, d)), who=ADMIN, cwd=d / "elsewhere")
+
+
+@variant("merge-first-file-wins", "merging")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    broken = write(
+        d / "late" / "config",
+        {
+            "clusters": [
+                {"name": "c", "cluster": {"server": f"https://127.0.0.1:{lab.dead_port}"}}
+            ],
+            "users": [{"name": "u", "user": {"token": "not-a-token"}}],
+            "contexts": [{"name": "ctx", "context": {"cluster": "nowhere", "user": "u"}}],
+            "current-context": "other",
+        },
+    )
+    return Case(env=_kubeconfig_env([*_split(lab, d), broken]), who=ADMIN)
+
+
+@variant("merge-missing-file-skipped", "merging")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    paths = [d / "does-not-exist", *_split(lab, d)]
+    return Case(env=_kubeconfig_env(paths), who=ADMIN)
+
+
+@variant("merge-broken-first-file-wins", "merging", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    other = lab.material.other_ca.crt.read_bytes()
+    first = write(
+        d / "first" / "config",
+        {
+            "clusters": [
+                {
+                    "name": "c",
+                    "cluster": {"server": lab.server, "certificate-authority-data": b64(other)},
+                }
+            ],
+        },
+    )
+    return Case(env=_kubeconfig_env([first, *_split(lab, d)]))
+
+
+# --- several contexts for the cluster ---------------------------------------------
+
+
+@variant("context-current-among-several", "contexts")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    document = config(cluster(lab), admin_user(lab))
+    document["users"].append({"name": "bad", "user": {"token": "not-a-token"}})
+    document["contexts"] = [
+        {"name": "a-bad", "context": {"cluster": "c", "user": "bad"}},
+        {"name": "ctx", "context": {"cluster": "c", "user": "u"}},
+        {"name": "z-bad", "context": {"cluster": "c", "user": "bad"}},
+    ]
+    return Case(kubeconfig=write(d / "config", document), who=ADMIN)
+
+
+@variant("context-current-other-cluster-names", "contexts")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    document = config(cluster(lab), admin_user(lab), name="prod-eu")
+    document["clusters"].insert(
+        0, {"name": "c", "cluster": {"server": f"https://127.0.0.1:{lab.dead_port}"}}
+    )
+    return Case(kubeconfig=write(d / "config", document), who=ADMIN, cluster="prod-eu")
