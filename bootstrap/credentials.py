@@ -82,6 +82,7 @@ def checked_token(token: str, where: str) -> str:
 def static_credentials(user: Mapping[str, Any], name: str) -> Credentials:
     """Everything but exec and auth-provider (pure apart from reading files)."""
     where = f"user {name!r}"
+    _validate(user, name)
     token = checked_token(str(user["token"]), f"{where}: token") if user.get("token") else None
     if user.get("tokenFile"):
         # client-go reads a tokenFile on every request and prefers it to `token`; the
@@ -115,6 +116,33 @@ def static_credentials(user: Mapping[str, Any], name: str) -> Credentials:
         key_pem=key,
         impersonation=impersonation_headers(user, name),
     )
+
+
+def _validate(user: Mapping[str, Any], name: str) -> None:
+    """clientcmd's validateAuthInfo: kubectl refuses these combinations."""
+    for data, file, short in (
+        ("client-certificate-data", "client-certificate", "client-cert"),
+        ("client-key-data", "client-key", "client-key"),
+    ):
+        if user.get(data) and user.get(file):
+            raise ConfigError(
+                f"user {name!r}: {short}-data and {short} are both specified for {name}; "
+                f"kubectl refuses that too: keep {data} or {file}"
+            )
+    methods = []
+    if user.get("token") or user.get("tokenFile"):
+        methods.append("token")
+    if user.get("username") or user.get("password"):
+        methods.append("basicAuth")
+    if len(methods) > 1:
+        raise ConfigError(
+            f"user {name!r}: more than one authentication method found for {name}; "
+            f"found [{' '.join(methods)}], only one is allowed"
+        )
+    if user.get("exec") and user.get("auth-provider"):
+        raise ConfigError(
+            f"user {name!r}: authProvider cannot be provided in combination with an exec plugin"
+        )
 
 
 def impersonation_headers(user: Mapping[str, Any], name: str) -> tuple[tuple[str, str], ...]:

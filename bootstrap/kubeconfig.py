@@ -56,7 +56,7 @@ class Kubeconfig:
         documents = []
         for path in paths:
             try:
-                text = path.read_text(encoding="utf-8")
+                text = decode(path.read_bytes())
             except FileNotFoundError:
                 continue
             except (OSError, UnicodeDecodeError) as e:
@@ -108,6 +108,13 @@ MAX_DEPTH = 100
 # thousand; a "billion laughs" file has billions. Go's YAML decoder refuses such a
 # file with "excessive aliasing"; so do we, before anything walks the expanded tree.
 MAX_EXPANDED_NODES = 1_000_000
+
+
+def decode(data: bytes) -> str:
+    """UTF-8, or UTF-16 with a byte order mark (Go's YAML decoder reads both)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
 
 
 def parse(text: str, path: Path) -> Mapping[str, Any]:

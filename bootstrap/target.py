@@ -77,6 +77,11 @@ def select(config: Kubeconfig, cluster: str, context: str | None = None) -> Targ
             f"cluster {cluster!r}: server {server!r} is not a valid URL: {e}"
         ) from None
     ca_keys = [k for k in ("certificate-authority-data", "certificate-authority") if body.get(k)]
+    if len(ca_keys) == 2:
+        raise ConfigError(
+            f"cluster {cluster!r}: certificate-authority-data and certificate-authority are both "
+            "specified; kubectl refuses that too: keep one"
+        )
     if body.get("insecure-skip-tls-verify") is True and ca_keys:
         raise ConfigError(
             f"cluster {cluster!r}: specifying a root certificates file with the insecure flag "

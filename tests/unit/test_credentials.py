@@ -102,16 +102,23 @@ def test_client_certificate_from_data_and_key_from_file(tmp_path: Path, data_sid
     assert (got.cert_pem, got.key_pem) == (cert, key)
 
 
-def test_data_wins_over_file_and_a_lone_certificate_is_refused(tmp_path: Path) -> None:
+def test_combinations_kubectl_refuses(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"FILE")
-    user = {
+    both = {
         "client-certificate-data": base64.b64encode(b"DATA").decode(),
         "client-certificate": str(tmp_path / "f"),
         "client-key-data": base64.b64encode(b"KEY").decode(),
     }
-    assert static_credentials(user, "u").cert_pem == b"DATA"
+    with pytest.raises(ConfigError, match="client-cert-data and client-cert are both specified"):
+        static_credentials(both, "u")
     with pytest.raises(ConfigError, match="client-key is not set"):
         static_credentials({"client-certificate": str(tmp_path / "f")}, "u")
+    with pytest.raises(ConfigError) as e:
+        static_credentials({"token": "t", "username": "a", "password": "b"}, "u")
+    assert str(e.value) == (
+        "user 'u': more than one authentication method found for u; found [token basicAuth], "
+        "only one is allowed"
+    )
 
 
 V1 = "client.authentication.k8s.io/v1"

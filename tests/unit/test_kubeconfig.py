@@ -394,3 +394,10 @@ def test_relative_exec_command_with_a_separator_is_relative_to_its_file(tmp_path
     config = Kubeconfig.from_files([path])
     assert config.users["rel"]["exec"]["command"] == str(tmp_path / "conf" / "bin" / "plugin")
     assert config.users["path"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_utf8_and_utf16_with_bom_are_read(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "config"
+    path.write_bytes("clusters:\n- name: ünï\n  cluster: {server: https://h}\n".encode(encoding))
+    assert list(Kubeconfig.from_files([path]).clusters) == ["ünï"]

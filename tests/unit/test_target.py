@@ -3,7 +3,6 @@ name validation, and the --list-clusters table."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
@@ -235,7 +234,6 @@ def test_target_fields() -> None:
         {"dev-admin": {"cluster": "dev", "user": "admin"}},
         **{
             "server": "https://dev:6443///",
-            "certificate-authority-data": base64.b64encode(CA_PEM).decode(),
             "certificate-authority": "pki/ca.crt",
             "tls-server-name": "kubernetes",
         },
@@ -247,7 +245,7 @@ def test_target_fields() -> None:
         context="dev-admin",
         user_name="admin",
         user=config.users["admin"],
-        ca_data=CA_PEM,
+        ca_data=None,
         ca_file="/home/me/.kube/pki/ca.crt",
         insecure=False,
         tls_server_name="kubernetes",
@@ -395,3 +393,12 @@ def test_insecure_together_with_a_ca_is_refused_as_by_kubectl() -> None:
         "allowed (kubectl refuses it too): drop insecure-skip-tls-verify or "
         "certificate-authority-data"
     )
+
+
+def test_ca_data_and_file_both_set_is_refused_as_by_kubectl() -> None:
+    config = two_clusters(
+        {"dev-admin": {"cluster": "dev", "user": "admin"}},
+        **{"certificate-authority": "/ca.crt", "certificate-authority-data": "QUJD"},
+    )
+    with pytest.raises(ConfigError, match="certificate-authority-data and certificate-authority"):
+        select(config, "dev")
