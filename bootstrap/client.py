@@ -121,7 +121,12 @@ class Api:
                     raise ConfigError(f"cannot read {source}: {e.strerror or e}") from None
             try:
                 self._context = transport.tls_context(
-                    ca_pem, source, insecure, credentials.cert_pem, credentials.key_pem
+                    ca_pem,
+                    source,
+                    insecure,
+                    credentials.cert_pem,
+                    credentials.key_pem,
+                    credentials.cert_files,
                 )
             except ValueError as e:
                 raise ConfigError(str(e)) from None

@@ -57,6 +57,7 @@ class Credentials:
     basic: tuple[str, str] | None = None
     cert_pem: bytes | None = None
     key_pem: bytes | None = None
+    cert_files: tuple[str, str] | None = None  # when both came from files: load them there
     impersonation: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:  # never print secrets, even in a --debug traceback
@@ -109,11 +110,16 @@ def static_credentials(user: Mapping[str, Any], name: str) -> Credentials:
     if bool(cert) != bool(key):
         missing = "client-key" if cert else "client-certificate"
         raise ConfigError(f"{where}: a client certificate needs its key: {missing} is not set")
+    files = None
+    if cert and not user.get("client-certificate-data") and not user.get("client-key-data"):
+        # Both are files: ssl loads them in place, nothing is copied to tmpfs.
+        files = (str(user["client-certificate"]), str(user["client-key"]))
     return Credentials(
         token=token,
         basic=basic,
         cert_pem=cert,
         key_pem=key,
+        cert_files=files,
         impersonation=impersonation_headers(user, name),
     )
 
@@ -234,7 +240,7 @@ def _run_cached(
             config, cluster_info, deadline.remaining(), os.environ if environ is None else environ
         )
     except exec_plugin.ExecError as e:
-        raise ConfigError(f"user {name!r}: getting credentials: {e}") from None
+        raise ConfigError(f"user {name!r}: getting credentials from its exec plugin: {e}") from None
     _CACHE[key] = (result, _expiry(result.expires_at))
     return result
 

@@ -236,6 +236,7 @@ def tls_context(
     insecure: bool,
     cert_pem: bytes | None = None,
     key_pem: bytes | None = None,
+    cert_files: tuple[str, str] | None = None,
 ) -> ssl.SSLContext:
     """ValueError names what cannot be loaded (the caller makes it a ConfigError)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -258,7 +259,13 @@ def tls_context(
                     continue  # Go skips a block it cannot parse
             if not loaded:
                 raise ValueError(f"{ca_source} holds no PEM certificate")
-    if cert_pem and key_pem:
+    if cert_files is not None:
+        try:
+            context.load_cert_chain(*cert_files)
+        except (OSError, ssl.SSLError) as e:
+            reason = getattr(e, "reason", None) or str(e)
+            raise ValueError(f"the client certificate and key cannot be loaded: {reason}") from None
+    elif cert_pem and key_pem:
         try:
             with _pem_files(cert_pem, key_pem) as (cert, key):
                 context.load_cert_chain(cert, key)

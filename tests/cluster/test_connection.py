@@ -254,7 +254,7 @@ def test_exec_plugin_failure_is_one_error_line_with_its_reason(
     result = tool(config, cwd=tmp_path)
     assert result.returncode == 3
     assert result.error_lines == [
-        "error: user 'dev-admin': getting credentials: exec: executable "
+        "error: user 'dev-admin': getting credentials from its exec plugin: exec: executable "
         f"{tmp_path / 'fail'} failed with exit code 7: boom: no session, run login"
     ]
     assert "ERROR:root" not in result.stderr and "Traceback" not in result.stderr
@@ -268,7 +268,7 @@ def test_missing_exec_command_shows_the_install_hint(
     result = tool(config, cwd=tmp_path)
     assert result.returncode == 3
     assert result.error_lines[0] == (
-        "error: user 'dev-admin': getting credentials: exec: executable no-such-plugin-xyz not found"
+        "error: user 'dev-admin': getting credentials from its exec plugin: exec: executable no-such-plugin-xyz not found"
     )
     assert "install it with: brew install xyz" in result.stderr
 
