@@ -109,6 +109,9 @@ def shell_proxy(proxy_url: str) -> str:
 def curl_command(issued: Issued) -> str:
     """The curl command that fits an env file (documented in docs/compatibility.md)."""
     auth = '-H "Authorization: Bearer $TOKEN" --cacert "$CACERT"'
+    if (issued.proxy_url or "").lower().startswith("https://"):
+        # Go verifies an https proxy with the cluster's CA too; curl needs to be told.
+        auth += ' --proxy-cacert "$CACERT"'
     if issued.tls_server_name:
         return f'curl --connect-to "$CURL_CONNECT_TO" "$CURL_APISERVER/api" {auth}'
     return f'curl "$APISERVER/api" {auth}'

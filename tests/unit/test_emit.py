@@ -789,3 +789,12 @@ def test_json_and_kubeconfig_carry_them() -> None:
     dotenv = emit.render_dotenv(ROUTED, None)
     assert "TLS_SERVER_NAME=kubernetes\n" in dotenv
     assert "HTTPS_PROXY=socks5h://proxy.corp:1080\n" in dotenv
+
+
+def test_https_proxy_needs_the_proxy_ca_in_the_curl_command() -> None:
+    behind = replace(ISSUED, proxy_url="https://proxy.corp:3129")
+    assert render_env(behind, Path("/out/dev.ca.crt")).splitlines()[2] == (
+        '#   curl "$APISERVER/api" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT" '
+        '--proxy-cacert "$CACERT"'
+    )
+    assert "--proxy-cacert" not in render_env(replace(ISSUED, proxy_url="http://p:3128"), None)
