@@ -82,7 +82,7 @@ def test_kubectl_and_bootstrap_token_agree(
         args += ["-n", namespace]
 
     if not v.accepts:
-        result = tool([*args, "--timeout", "3", "--out", str(out / "c.env")], env, cwd, python)
+        result = tool([*args, "--timeout", "2", "--out", str(out / "c.env")], env, cwd, python)
         assert result.returncode != 0, (
             f"kubectl refuses ({oracle.stderr.strip()}) but bootstrap-token succeeded"
         )

@@ -138,3 +138,28 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
 @variant("creds-token-file-missing", "credentials", accepts=False)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab), {"tokenFile": str(d / "missing-token")})
+
+
+@variant("creds-token-file-with-line-break-inside", "credentials", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    (d / "token").write_text(lab.sa_token[:20] + "\n" + lab.sa_token[20:] + "\n")
+    return simple(lab, d, cluster(lab), {"tokenFile": str(d / "token")})
+
+
+@variant("creds-server-with-trailing-slash", "credentials")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return simple(
+        lab, d, cluster(lab, server=lab.server + "/"), {"token": lab.sa_token}, who=SA_ADMIN
+    )
+
+
+@variant("creds-cert-data-and-cert-file-both-set", "credentials", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return simple(
+        lab, d, cluster(lab), {**admin_user(lab), "client-certificate": str(lab.admin.crt)}
+    )
+
+
+@variant("creds-token-and-basic-auth-both-set", "credentials", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return simple(lab, d, cluster(lab), {"token": lab.sa_token, "username": "a", "password": "b"})

@@ -213,3 +213,37 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return _exec_case(
         lab, d, {"apiVersion": V1, "command": str(command), "interactiveMode": "Never"}
     )
+
+
+@variant("exec-cluster-info-with-tls-name-and-proxy", "exec")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    server = f"https://{lab.forwarder.address}"
+    expected = {"server": server, "tls-server-name": "kubernetes", "proxy-url": lab.http_proxy.url}
+    command = plugin(d / "plugin", V1, _token(lab), cluster_info=expected)
+    body = {
+        "apiVersion": V1,
+        "command": str(command),
+        "interactiveMode": "Never",
+        "provideClusterInfo": True,
+    }
+    cluster_body = cluster(
+        lab, server=server, tls_server_name="kubernetes", proxy_url=lab.http_proxy.url
+    )
+    document = config(cluster_body, {"exec": body})
+    return Case(
+        kubeconfig=write(d / "config", document),
+        who=SA_ADMIN,
+        via=(lab.http_proxy, lab.forwarder.address),
+    )
+
+
+@variant("exec-plugin-prints-garbage", "exec", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    command = d / "plugin"
+    command.write_text(
+        f"#!{sys.executable}\nprint('Welcome! here is your token:')\nprint('{{}}')\n"
+    )
+    command.chmod(0o755)
+    return _exec_case(
+        lab, d, {"apiVersion": V1, "command": str(command), "interactiveMode": "Never"}
+    )

@@ -165,3 +165,35 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
 def _(lab: Lab, d: Path, ns: str) -> Case:
     env = {"HTTPS_PROXY": lab.http_proxy.url, "NO_PROXY": "10.0.0.0/8"}
     return _env_case(lab, d, env, server=f"https://10.0.0.1:{lab.port}", target="10.0.0.1")
+
+
+@variant("proxy-url-with-credentials", "proxy")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    url = lab.http_proxy.url.replace("http://", "http://user:p%40ss@")
+    body = cluster(lab, server=_svc(lab), proxy_url=url)
+    return simple(lab, d, body, via=(lab.http_proxy, f"{SVC}:{lab.port}"))
+
+
+@variant("env-https-proxy-without-scheme", "proxy")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return _env_case(lab, d, {"HTTPS_PROXY": lab.http_proxy.address})
+
+
+@variant("env-https-proxy-uppercase-wins", "proxy")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    # Go reads HTTPS_PROXY before https_proxy; curl the other way round, so curl
+    # gets only the one that Go used.
+    good, dead = lab.http_proxy.url, f"http://127.0.0.1:{lab.dead_port}"
+    case = _env_case(lab, d, {"HTTPS_PROXY": good, "https_proxy": dead})
+    return Case(**{**case.__dict__, "curl_env": {"HTTPS_PROXY": good}})
+
+
+@variant("env-no-proxy-lowercase", "proxy", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return _env_case(lab, d, {"HTTPS_PROXY": lab.http_proxy.url, "no_proxy": SVC})
+
+
+@variant("env-no-proxy-spaces-and-case", "proxy", accepts=False)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    env = {"HTTPS_PROXY": lab.http_proxy.url, "NO_PROXY": "example.com , KUBERNETES.Default.SVC "}
+    return _env_case(lab, d, env)
