@@ -48,17 +48,19 @@ class Variant:
     accepts: bool
     build: Builder
     needs_py313: bool = False
+    exit_code: int | None = None  # refused: the tool's exit code (docs/compatibility.md)
 
 
 VARIANTS: list[Variant] = []
 
 
 def variant(
-    id: str, area: str, accepts: bool = True, py313: bool = False
+    id: str, area: str, accepts: bool = True, py313: bool = False, exit_code: int | None = None
 ) -> Callable[[Builder], Builder]:
     def register(build: Builder) -> Builder:
         assert all(v.id != id for v in VARIANTS), f"duplicate variant id {id}"
-        VARIANTS.append(Variant(id, area, accepts, build, py313))
+        assert accepts or exit_code, f"{id}: a refused variant names the tool's exit code"
+        VARIANTS.append(Variant(id, area, accepts, build, py313, exit_code))
         return build
 
     return register

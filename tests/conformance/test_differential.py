@@ -82,12 +82,15 @@ def test_kubectl_and_bootstrap_token_agree(
         args += ["-n", namespace]
 
     if not v.accepts:
-        result = tool([*args, "--timeout", "2", "--out", str(out / "c.env")], env, cwd, python)
+        result = tool([*args, "--timeout", "1.5", "--out", str(out / "c.env")], env, cwd, python)
         assert result.returncode != 0, (
             f"kubectl refuses ({oracle.stderr.strip()}) but bootstrap-token succeeded"
         )
         assert "Traceback" not in result.stderr, result.stderr
         assert len(result.error_lines) == 1, f"want one error: line, got:\n{result.stderr}"
+        assert result.returncode == v.exit_code, (
+            f"exit {result.returncode}, not {v.exit_code}: {result.stderr}"
+        )
         if case.error_has:
             assert case.error_has in result.stderr, result.stderr
         return

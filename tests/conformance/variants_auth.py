@@ -41,7 +41,7 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab), user, who="conform-other")
 
 
-@variant("impersonate-groups-without-user", "impersonation", accepts=False)
+@variant("impersonate-groups-without-user", "impersonation", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab), {**admin_user(lab), "as-groups": ["system:masters"]})
 
@@ -105,42 +105,42 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab), user, who=SA_ADMIN)
 
 
-@variant("creds-invalid-token-file-beats-valid-token", "credentials", accepts=False)
+@variant("creds-invalid-token-file-beats-valid-token", "credentials", accepts=False, exit_code=5)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     (d / "token").write_text("conformance-not-a-token")
     user = {"token": lab.sa_token, "tokenFile": str(d / "token")}
     return simple(lab, d, cluster(lab), user)
 
 
-@variant("creds-cert-without-key", "credentials", accepts=False)
+@variant("creds-cert-without-key", "credentials", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(
         lab, d, cluster(lab), {"client-certificate-data": b64(lab.admin.crt.read_bytes())}
     )
 
 
-@variant("creds-key-does-not-match-cert", "credentials", accepts=False)
+@variant("creds-key-does-not-match-cert", "credentials", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     user = {"client-certificate": str(lab.admin.crt), "client-key": str(lab.material.other_ca.key)}
     return simple(lab, d, cluster(lab), user)
 
 
-@variant("creds-invalid-token", "credentials", accepts=False)
+@variant("creds-invalid-token", "credentials", accepts=False, exit_code=5)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab), {"token": "conformance-not-a-token"})
 
 
-@variant("creds-basic-auth", "credentials", accepts=False)
+@variant("creds-basic-auth", "credentials", accepts=False, exit_code=5)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab), {"username": "admin", "password": "secret"})
 
 
-@variant("creds-token-file-missing", "credentials", accepts=False)
+@variant("creds-token-file-missing", "credentials", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab), {"tokenFile": str(d / "missing-token")})
 
 
-@variant("creds-token-file-with-line-break-inside", "credentials", accepts=False)
+@variant("creds-token-file-with-line-break-inside", "credentials", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     (d / "token").write_text(lab.sa_token[:20] + "\n" + lab.sa_token[20:] + "\n")
     return simple(lab, d, cluster(lab), {"tokenFile": str(d / "token")})
@@ -153,13 +153,13 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     )
 
 
-@variant("creds-cert-data-and-cert-file-both-set", "credentials", accepts=False)
+@variant("creds-cert-data-and-cert-file-both-set", "credentials", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(
         lab, d, cluster(lab), {**admin_user(lab), "client-certificate": str(lab.admin.crt)}
     )
 
 
-@variant("creds-token-and-basic-auth-both-set", "credentials", accepts=False)
+@variant("creds-token-and-basic-auth-both-set", "credentials", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab), {"token": lab.sa_token, "username": "a", "password": "b"})

@@ -171,7 +171,7 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return _exec_case(lab, d, body, SA_ADMIN, env={"PATH": path})
 
 
-@variant("exec-missing-command-install-hint", "exec", accepts=False)
+@variant("exec-missing-command-install-hint", "exec", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     hint = "install conform-login from https://example.com/conform"
     body = {
@@ -183,20 +183,20 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return _exec_case(lab, d, body, error_has=hint)
 
 
-@variant("exec-plugin-fails", "exec", accepts=False)
+@variant("exec-plugin-fails", "exec", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     command = plugin(d / "plugin", V1, _token(lab), fail="session expired, run conform-login")
     body = {"apiVersion": V1, "command": str(command), "interactiveMode": "Never"}
     return _exec_case(lab, d, body, error_has="session expired, run conform-login")
 
 
-@variant("exec-v1-without-interactive-mode", "exec", accepts=False)
+@variant("exec-v1-without-interactive-mode", "exec", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     command = plugin(d / "plugin", V1, _token(lab))
     return _exec_case(lab, d, {"apiVersion": V1, "command": str(command)})
 
 
-@variant("exec-unknown-api-version", "exec", accepts=False)
+@variant("exec-unknown-api-version", "exec", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     version = "client.authentication.k8s.io/v1alpha1"
     command = plugin(d / "plugin", version, _token(lab))
@@ -205,7 +205,7 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     )
 
 
-@variant("exec-plugin-prints-wrong-api-version", "exec", accepts=False)
+@variant("exec-plugin-prints-wrong-api-version", "exec", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     command = plugin(d / "plugin", V1, _token(lab))
     text = command.read_text().replace('{"apiVersion": expect["apiVersion"]', '{"apiVersion": "v0"')
@@ -237,7 +237,7 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     )
 
 
-@variant("exec-plugin-prints-garbage", "exec", accepts=False)
+@variant("exec-plugin-prints-garbage", "exec", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     command = d / "plugin"
     command.write_text(

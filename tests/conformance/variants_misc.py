@@ -121,7 +121,7 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return Case(env=_kubeconfig_env(paths), who=ADMIN)
 
 
-@variant("merge-broken-first-file-wins", "merging", accepts=False)
+@variant("merge-broken-first-file-wins", "merging", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     other = lab.material.other_ca.crt.read_bytes()
     first = write(

@@ -131,19 +131,19 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return Case(kubeconfig=path, who=ADMIN)
 
 
-@variant("format-invalid-yaml", "parsing", accepts=False)
+@variant("format-invalid-yaml", "parsing", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     text = render(config(cluster(lab), admin_user(lab)), Style()) + "users: [unclosed\n"
     return Case(kubeconfig=write(d / "config", text))
 
 
-@variant("format-tab-indented-yaml", "parsing", accepts=False)
+@variant("format-tab-indented-yaml", "parsing", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     text = render(config(cluster(lab), admin_user(lab)), Style()).replace("  ", "\t")
     return Case(kubeconfig=write(d / "config", text))
 
 
-@variant("format-base64-with-spaces", "parsing", accepts=False)
+@variant("format-base64-with-spaces", "parsing", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     body = cluster(lab)
     data = body["certificate-authority-data"]

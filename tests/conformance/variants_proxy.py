@@ -62,19 +62,19 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     )
 
 
-@variant("proxy-url-dead", "proxy", accepts=False)
+@variant("proxy-url-dead", "proxy", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab, proxy_url=f"http://127.0.0.1:{lab.dead_port}"))
 
 
-@variant("proxy-url-socks5-dead", "proxy", accepts=False)
+@variant("proxy-url-socks5-dead", "proxy", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(
         lab, d, cluster(lab, server=_svc(lab), proxy_url=f"socks5://127.0.0.1:{lab.dead_port}")
     )
 
 
-@variant("proxy-url-unknown-scheme", "proxy", accepts=False)
+@variant("proxy-url-unknown-scheme", "proxy", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab, proxy_url=f"ftp://127.0.0.1:{lab.http_proxy.port}"))
 
@@ -135,33 +135,33 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     )
 
 
-@variant("env-http-proxy-not-for-https", "proxy", accepts=False)
+@variant("env-http-proxy-not-for-https", "proxy", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return _env_case(lab, d, {"HTTP_PROXY": lab.http_proxy.url})
 
 
-@variant("env-no-proxy-dot-suffix", "proxy", accepts=False)
+@variant("env-no-proxy-dot-suffix", "proxy", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return _env_case(lab, d, {"HTTPS_PROXY": lab.http_proxy.url, "NO_PROXY": "example.com,.svc"})
 
 
-@variant("env-no-proxy-bare-suffix", "proxy", accepts=False)
+@variant("env-no-proxy-bare-suffix", "proxy", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return _env_case(lab, d, {"HTTPS_PROXY": lab.http_proxy.url, "NO_PROXY": "default.svc"})
 
 
-@variant("env-no-proxy-star", "proxy", accepts=False)
+@variant("env-no-proxy-star", "proxy", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return _env_case(lab, d, {"HTTPS_PROXY": lab.http_proxy.url, "NO_PROXY": "*"})
 
 
-@variant("env-no-proxy-host-and-port", "proxy", accepts=False)
+@variant("env-no-proxy-host-and-port", "proxy", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     env = {"HTTPS_PROXY": lab.http_proxy.url, "NO_PROXY": f"{SVC}:{lab.port}"}
     return _env_case(lab, d, env)
 
 
-@variant("env-no-proxy-cidr", "proxy", accepts=False)
+@variant("env-no-proxy-cidr", "proxy", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     env = {"HTTPS_PROXY": lab.http_proxy.url, "NO_PROXY": "10.0.0.0/8"}
     return _env_case(lab, d, env, server=f"https://10.0.0.1:{lab.port}", target="10.0.0.1")
@@ -188,12 +188,12 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return Case(**{**case.__dict__, "curl_env": {"HTTPS_PROXY": good}})
 
 
-@variant("env-no-proxy-lowercase", "proxy", accepts=False)
+@variant("env-no-proxy-lowercase", "proxy", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return _env_case(lab, d, {"HTTPS_PROXY": lab.http_proxy.url, "no_proxy": SVC})
 
 
-@variant("env-no-proxy-spaces-and-case", "proxy", accepts=False)
+@variant("env-no-proxy-spaces-and-case", "proxy", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     env = {"HTTPS_PROXY": lab.http_proxy.url, "NO_PROXY": "example.com , KUBERNETES.Default.SVC "}
     return _env_case(lab, d, env)

@@ -46,12 +46,12 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, body, via=(lab.http_proxy, lab.forwarder.address))
 
 
-@variant("tls-server-name-missing-for-forwarder", "tls-server-name", accepts=False)
+@variant("tls-server-name-missing-for-forwarder", "tls-server-name", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab, server=_forwarded(lab)))
 
 
-@variant("tls-server-name-not-in-cert", "tls-server-name", accepts=False)
+@variant("tls-server-name-not-in-cert", "tls-server-name", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab, tls_server_name="evil.example"))
 
@@ -103,7 +103,7 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab, certificate_authority_data=b64(data)))
 
 
-@variant("ca-data-and-file-both-set", "ca", accepts=False)
+@variant("ca-data-and-file-both-set", "ca", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     # kubectl refuses: "certificate-authority-data and certificate-authority are both specified"
     body = cluster(lab, certificate_authority=str(lab.material.other_ca.crt))
@@ -123,19 +123,19 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, body)
 
 
-@variant("ca-other-ca", "ca", accepts=False)
+@variant("ca-other-ca", "ca", accepts=False, exit_code=4)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     other = lab.material.other_ca.crt.read_bytes()
     return simple(lab, d, cluster(lab, certificate_authority_data=b64(other)))
 
 
-@variant("ca-file-missing", "ca", accepts=False)
+@variant("ca-file-missing", "ca", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     body = cluster(lab, certificate_authority_data=None, certificate_authority=str(d / "nope.crt"))
     return simple(lab, d, body)
 
 
-@variant("ca-data-not-a-certificate", "ca", accepts=False)
+@variant("ca-data-not-a-certificate", "ca", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab, certificate_authority_data=b64("not a certificate\n")))
 
@@ -153,7 +153,7 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab), user, who="chain-admin")
 
 
-@variant("cert-chain-leaf-without-intermediate", "credentials", accepts=False)
+@variant("cert-chain-leaf-without-intermediate", "credentials", accepts=False, exit_code=5)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     leaf = lab.material.chain_leaf_only
     user = {"client-certificate": str(leaf.crt), "client-key": str(leaf.key)}
