@@ -80,19 +80,24 @@ def tool(
 
 
 _SSR = '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}'
-# The documented commands, verbatim except for -sS --fail --max-time, and the same
-# request as a SelfSubjectReview to learn who the token is.
+# First the command the env file itself shows (its third line, "#   curl ..."), verbatim;
+# then the documented command (docs/compatibility.md) as a SelfSubjectReview, to learn
+# who the token is.
 _CURL = r"""
 set -eu
 . "$1"
+own=$(sed -n 3p "$1")
+case "$own" in
+  "#   curl "*) eval "${own#\#   }" ;;
+  *) echo "the env file's third line is not its curl command: $own" >&2; exit 97 ;;
+esac
+printf "\n@@@@\n"
+proxy=()
+case "${HTTPS_PROXY:-}" in https://*) proxy=(--proxy-cacert "$CACERT") ;; esac
 if [ -n "${CURL_CONNECT_TO:-}" ]; then
-  curl -sS --fail --max-time 10 --connect-to "$CURL_CONNECT_TO" "$CURL_APISERVER/api" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT"
-  printf "\n@@@@\n"
-  curl -sS --fail --max-time 10 --connect-to "$CURL_CONNECT_TO" "$CURL_APISERVER/apis/authentication.k8s.io/v1/selfsubjectreviews" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT" -H 'Content-Type: application/json' -d "$2"
+  curl -sS --fail --max-time 10 --connect-to "$CURL_CONNECT_TO" "$CURL_APISERVER/apis/authentication.k8s.io/v1/selfsubjectreviews" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT" "${proxy[@]}" -H 'Content-Type: application/json' -d "$2"
 else
-  curl -sS --fail --max-time 10 "$APISERVER/api" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT"
-  printf "\n@@@@\n"
-  curl -sS --fail --max-time 10 "$APISERVER/apis/authentication.k8s.io/v1/selfsubjectreviews" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT" -H 'Content-Type: application/json' -d "$2"
+  curl -sS --fail --max-time 10 "$APISERVER/apis/authentication.k8s.io/v1/selfsubjectreviews" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT" "${proxy[@]}" -H 'Content-Type: application/json' -d "$2"
 fi
 """
 
@@ -112,8 +117,9 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def curl_as_env_file(env_file: Path, env: Mapping[str, str], cwd: Path) -> tuple[str, str]:
-    """Source the env file in bash and run the documented curl: (GET /api's kind,
-    the SelfSubjectReview's username). Raises AssertionError with curl's error."""
+    """Source the env file in bash and run its own curl command and the documented
+    one: (the kind GET /api answered, the SelfSubjectReview's username). Raises
+    AssertionError with curl's error."""
     process = subprocess.run(
         ["bash", "-c", _CURL, "curl-check", str(env_file), _SSR],
         capture_output=True,
