@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import os
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -436,3 +438,31 @@ def test_environment_proxy_is_skipped_for_loopback(dev_cluster: DevCluster, tmp_
     dead = f"http://127.0.0.1:{free_port()}"
     result = tool(dev_cluster.kubeconfig, env={"HTTPS_PROXY": dead, "NO_PROXY": ""}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash", "zsh"])
+def test_the_env_files_own_curl_command_works_with_tls_server_name(
+    dev_cluster: DevCluster, namespace: str, tmp_path: Path, shell: str
+) -> None:
+    """The server is addressed by IP and its certificate checked for the name
+    `kubernetes`: the command in the env file's comment must work as written."""
+    config = write_config(
+        dev_cluster, tmp_path / "k.json", cluster={"tls-server-name": "kubernetes"}
+    )
+    result = tool(config, "-n", namespace, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    env_file = tmp_path / "dev.env"
+    command = env_file.read_text().splitlines()[2].removeprefix("#   ")
+    assert command == (
+        'curl --connect-to "$CURL_CONNECT_TO" "$CURL_APISERVER/api" '
+        '-H "Authorization: Bearer $TOKEN" --cacert "$CACERT"'
+    )
+    read_token(env_file)
+    process = subprocess.run(
+        [shell, "-c", f'. "{env_file}" && {command} -sS -o /dev/null -w "%{{http_code}}"'],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": os.environ["PATH"]},
+    )
+    assert process.stdout == "200", process.stderr
