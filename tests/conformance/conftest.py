@@ -101,7 +101,9 @@ def lab(
     cluster = config["clusters"][0]["cluster"]
     server = str(cluster["server"])
     pki = dev_cluster.state / "pki"
-    material = make_material(tmp_path_factory.mktemp("pki"), Pair(pki / "ca.crt", pki / "ca.key"))
+    material = make_material(
+        tmp_path_factory.mktemp("pki"), Pair(pki / "ca.crt", pki / "ca.key"), pki / "admin.key"
+    )
     proxy_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     proxy_tls.load_cert_chain(str(material.proxy.crt), str(material.proxy.key))
     names = dict.fromkeys(PROXY_ONLY_NAMES, "127.0.0.1")

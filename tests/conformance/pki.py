@@ -100,9 +100,49 @@ class Material:
     proxy: Pair  # serving cert of the HTTPS proxy, signed by the dev CA
     chain_client: Pair  # crt holds leaf + intermediate; leaf is in system:masters
     chain_leaf_only: Pair  # the same leaf without its intermediate
+    ec_client: Pair  # P-256 key (SEC1 "EC PRIVATE KEY"), system:masters
+    admin_pkcs1_key: Path  # the admin key as "RSA PRIVATE KEY"
+    admin_encrypted_key: (
+        Path  # the admin key as "ENCRYPTED PRIVATE KEY" (no password given anywhere)
+    )
 
 
-def make_material(directory: Path, dev_ca: Pair) -> Material:
+def _ec_client(directory: Path, dev_ca: Pair) -> Pair:
+    pair = Pair(directory / "ec-admin.crt", directory / "ec-admin.key")
+    csr, ext = directory / "ec-admin.csr", directory / "ec-admin.ext"
+    ext.write_text(CLIENT_EXT.replace("keyEncipherment", "keyAgreement"))
+    _openssl("ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", str(pair.key))
+    _openssl(
+        "req",
+        "-new",
+        "-key",
+        str(pair.key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/O=system:masters/CN=ec-admin",
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(dev_ca.crt),
+        "-CAkey",
+        str(dev_ca.key),
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-out",
+        str(pair.crt),
+        "-extfile",
+        str(ext),
+    )
+    return pair
+
+
+def make_material(directory: Path, dev_ca: Pair, admin_key: Path) -> Material:
     directory.mkdir(parents=True, exist_ok=True)
     other = self_signed_ca(directory, "other-ca")
     proxy = issue(directory, "proxy", "/CN=conformance-proxy", SERVER_EXT, dev_ca)
@@ -114,4 +154,19 @@ def make_material(directory: Path, dev_ca: Pair) -> Material:
     )
     chain = directory / "chain-client.crt"
     chain.write_bytes(leaf.crt.read_bytes() + intermediate.crt.read_bytes())
-    return Material(other, proxy, Pair(chain, leaf.key), leaf)
+    pkcs1, encrypted = directory / "admin-pkcs1.key", directory / "admin-encrypted.key"
+    _openssl("rsa", "-in", str(admin_key), "-traditional", "-out", str(pkcs1))
+    _openssl(
+        "pkcs8",
+        "-topk8",
+        "-in",
+        str(admin_key),
+        "-v2",
+        "aes256",
+        "-passout",
+        "pass:conform",
+        "-out",
+        str(encrypted),
+    )
+    ec = _ec_client(directory, dev_ca)
+    return Material(other, proxy, Pair(chain, leaf.key), leaf, ec, pkcs1, encrypted)

@@ -163,3 +163,46 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
 @variant("creds-token-and-basic-auth-both-set", "credentials", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab), {"token": lab.sa_token, "username": "a", "password": "b"})
+
+
+@variant("creds-rsa-pkcs1-key", "credentials")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    user = {
+        "client-certificate": str(lab.admin.crt),
+        "client-key": str(lab.material.admin_pkcs1_key),
+    }
+    return simple(lab, d, cluster(lab), user, who="dev-admin")
+
+
+@variant("creds-ec-client-certificate-data", "credentials")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    ec = lab.material.ec_client
+    user = {
+        "client-certificate-data": b64(ec.crt.read_bytes()),
+        "client-key-data": b64(ec.key.read_bytes()),
+    }
+    return simple(lab, d, cluster(lab), user, who="ec-admin")
+
+
+@variant("creds-encrypted-key", "credentials", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    user = {
+        "client-certificate": str(lab.admin.crt),
+        "client-key": str(lab.material.admin_encrypted_key),
+    }
+    return simple(lab, d, cluster(lab), user)
+
+
+@variant("creds-token-file-empty", "credentials", accepts=False, exit_code=5)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    (d / "token").write_text("")
+    return simple(lab, d, cluster(lab), {"tokenFile": str(d / "token")})
+
+
+@variant("creds-token-file-tilde-is-not-home", "credentials")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    # client-go never expands "~" in kubeconfig paths: "~/token" is relative to the
+    # kubeconfig's directory, like any relative path.
+    (d / "~").mkdir()
+    (d / "~" / "token").write_text(lab.sa_token)
+    return simple(lab, d, cluster(lab), {"tokenFile": "~/token"}, who=SA_ADMIN)

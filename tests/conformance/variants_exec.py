@@ -247,3 +247,10 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     return _exec_case(
         lab, d, {"apiVersion": V1, "command": str(command), "interactiveMode": "Never"}
     )
+
+
+@variant("exec-token-with-expiry", "exec")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    status = {**_token(lab), "expirationTimestamp": "2099-01-01T00:00:00Z"}
+    command = plugin(d / "plugin", V1BETA1, status)
+    return _exec_case(lab, d, {"apiVersion": V1BETA1, "command": str(command)}, SA_ADMIN)

@@ -160,3 +160,18 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
         0, {"name": "c", "cluster": {"server": f"https://127.0.0.1:{lab.dead_port}"}}
     )
     return Case(kubeconfig=write(d / "config", document), who=ADMIN, cluster="prod-eu")
+
+
+@variant("merge-kubeconfig-symlink-paths-relative-to-link", "merging")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    # The CA sits beside the link, not beside the file it points to.
+    (d / "ca.crt").write_bytes(lab.ca_pem)
+    real = write(
+        d / "real" / "config",
+        config(
+            cluster(lab, certificate_authority_data=None, certificate_authority="ca.crt"),
+            admin_user(lab),
+        ),
+    )
+    (d / "link").symlink_to(real)
+    return Case(env={"KUBECONFIG": str(d / "link")}, who=ADMIN)

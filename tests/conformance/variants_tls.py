@@ -197,3 +197,33 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
         kubeconfig=write(d / "config", document),
         who="system:serviceaccount:conformance-system:admin",
     )
+
+
+@variant("ca-file-tilde-is-not-home", "ca")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    # client-go never expands "~" in kubeconfig paths: <kubeconfig dir>/~/ca.crt.
+    (d / "~").mkdir()
+    (d / "~" / "ca.crt").write_bytes(lab.ca_pem)
+    return simple(
+        lab, d, cluster(lab, certificate_authority_data=None, certificate_authority="~/ca.crt")
+    )
+
+
+@variant("ca-file-tilde-only-in-home", "ca", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    home = d.parent / "home"  # the HOME every program of the variant runs with
+    home.mkdir(exist_ok=True)
+    (home / "ca.crt").write_bytes(lab.ca_pem)
+    return simple(
+        lab, d, cluster(lab, certificate_authority_data=None, certificate_authority="~/ca.crt")
+    )
+
+
+@variant("ca-server-uppercase-hostname", "ca")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return simple(lab, d, cluster(lab, server=f"https://LocalHost:{lab.port}"))
+
+
+@variant("ca-server-without-scheme", "ca", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return simple(lab, d, cluster(lab, server=lab.server.removeprefix("https://")))
