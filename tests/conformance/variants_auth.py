@@ -206,3 +206,9 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     (d / "~").mkdir()
     (d / "~" / "token").write_text(lab.sa_token)
     return simple(lab, d, cluster(lab), {"tokenFile": "~/token"}, who=SA_ADMIN)
+
+
+@variant("impersonate-extra-key-needs-escaping", "impersonation")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    extra = {"as-user-extra": {"example.com/scope": ["a b", "c%d"]}}
+    return _as(lab, d, extra, whoami_extra={"extra": {"example.com/scope": ["a b", "c%d"]}})

@@ -254,3 +254,29 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     status = {**_token(lab), "expirationTimestamp": "2099-01-01T00:00:00Z"}
     command = plugin(d / "plugin", V1BETA1, status)
     return _exec_case(lab, d, {"apiVersion": V1BETA1, "command": str(command)}, SA_ADMIN)
+
+
+@variant("exec-bare-command-not-searched-beside-kubeconfig", "exec", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    # Without a path separator the command is looked up on PATH only, never in the
+    # kubeconfig's directory or the working directory.
+    plugin(d / "conform-beside", V1, _token(lab))
+    body = {"apiVersion": V1, "command": "conform-beside", "interactiveMode": "Never"}
+    return _exec_case(lab, d, body)
+
+
+@variant("exec-interactive-always-without-terminal", "exec", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    command = plugin(d / "plugin", V1, _token(lab))
+    return _exec_case(
+        lab, d, {"apiVersion": V1, "command": str(command), "interactiveMode": "Always"}
+    )
+
+
+@variant("exec-plugin-certificate-without-key", "exec", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    status = {"clientCertificateData": lab.admin.crt.read_text()}
+    command = plugin(d / "plugin", V1, status)
+    return _exec_case(
+        lab, d, {"apiVersion": V1, "command": str(command), "interactiveMode": "Never"}
+    )

@@ -4,6 +4,7 @@ the styles people and tools produce, with odd encodings, and YAML features
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.conformance.cases import ADMIN, Case, admin_user, cluster, config, variant, write
@@ -149,3 +150,24 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     data = body["certificate-authority-data"]
     body["certificate-authority-data"] = data[:40] + " " + data[40:]
     return Case(kubeconfig=write(d / "config", config(body, admin_user(lab))))
+
+
+@variant("format-yaml-yes-is-true", "parsing")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    text = render(config(cluster(lab, certificate_authority_data=None), admin_user(lab)), Style())
+    text = re.sub(r"( +)server:", r"\1insecure-skip-tls-verify: yes\n\1server:", text, count=1)
+    return Case(kubeconfig=write(d / "config", text), who=ADMIN)
+
+
+@variant("format-quoted-true-is-not-a-bool", "parsing", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    text = render(config(cluster(lab, certificate_authority_data=None), admin_user(lab)), Style())
+    text = re.sub(r"( +)server:", r"\1insecure-skip-tls-verify: 'true'\n\1server:", text, count=1)
+    return Case(kubeconfig=write(d / "config", text))
+
+
+@variant("format-numeric-cluster-name", "parsing", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    text = render(config(cluster(lab), admin_user(lab), name="c"), Style())
+    text = text.replace("name: c\n", "name: 123\n").replace("cluster: c\n", "cluster: 123\n")
+    return Case(kubeconfig=write(d / "config", text), cluster="123")
