@@ -171,3 +171,35 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     text = render(config(cluster(lab), admin_user(lab), name="c"), Style())
     text = text.replace("name: c\n", "name: 123\n").replace("cluster: c\n", "cluster: 123\n")
     return Case(kubeconfig=write(d / "config", text), cluster="123")
+
+
+# kubectl decodes into typed structs: a value of the wrong type is an error, not a guess.
+
+
+@variant("format-as-groups-string-not-list", "parsing", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    user = {**admin_user(lab), "as": "conform-someone", "as-groups": "system:masters"}
+    return Case(kubeconfig=write(d / "config", config(cluster(lab), user)))
+
+
+@variant("format-token-is-a-number", "parsing", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return Case(kubeconfig=write(d / "config", config(cluster(lab), {"token": 12345})))
+
+
+@variant("format-exec-args-string-not-list", "parsing", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    body = {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": "/bin/true",
+        "args": "x",
+        "interactiveMode": "Never",
+    }
+    return Case(kubeconfig=write(d / "config", config(cluster(lab), {"exec": body})))
+
+
+@variant("format-clusters-mapping-not-list", "parsing", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    document = config(cluster(lab), admin_user(lab))
+    document["clusters"] = {"c": document["clusters"][0]}
+    return Case(kubeconfig=write(d / "config", document))
