@@ -24,6 +24,8 @@ SERVERS = [
     "https://[::1]:8443",
 ]
 NAMES = ["dev", "prod", "staging-eu", "a.b.c", "kind-kind"]
+# Strings YAML could take for something else unless quoted right.
+TOKENS = ["abc.def_ghi", "a: b", "x #y", "it's", 'say "hi"', "yes", "null", "0123", "~", "ü-ñ", "- x"]
 
 styles = st.builds(
     Style,
@@ -57,7 +59,7 @@ def kubeconfigs(draw: st.DrawFn) -> dict[str, Any]:
     for i in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["token", "cert", "files"]))
         body: dict[str, Any] = {
-            "token": {"token": f"token-{i}-abc.def_ghi"},
+            "token": {"token": draw(st.sampled_from(TOKENS))},
             "cert": {
                 "client-certificate-data": base64.b64encode(b"crt%d" % i * 40).decode(),
                 "client-key-data": base64.b64encode(b"key%d" % i * 40).decode(),
