@@ -25,7 +25,19 @@ SERVERS = [
 ]
 NAMES = ["dev", "prod", "staging-eu", "a.b.c", "kind-kind"]
 # Strings YAML could take for something else unless quoted right.
-TOKENS = ["abc.def_ghi", "a: b", "x #y", "it's", 'say "hi"', "yes", "null", "0123", "~", "ü-ñ", "- x"]
+TOKENS = [
+    "abc.def_ghi",
+    "a: b",
+    "x #y",
+    "it's",
+    'say "hi"',
+    "yes",
+    "null",
+    "0123",
+    "~",
+    "ü-ñ",
+    "- x",
+]
 
 styles = st.builds(
     Style,
