@@ -29,7 +29,7 @@ from typing import Any
 
 import tenacity
 
-from bootstrap import transport
+from bootstrap import proxies, transport
 from bootstrap.credentials import Credentials, Deadline
 from bootstrap.errors import (
     ApiError,
@@ -94,7 +94,7 @@ class Api:
         self._headers = [("Accept", "application/json"), ("User-Agent", "bootstrap-token")]
         self._headers += credentials.headers()
         try:
-            self._proxy = transport.choose_proxy(
+            self._proxy = proxies.choose_proxy(
                 self._endpoint, proxy_url, os.environ if environ is None else environ
             )
         except ValueError as e:
@@ -295,31 +295,18 @@ class Api:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _connect(self, timeout: float, dog: transport.Watchdog) -> _Connection:
-        endpoint, proxy = self._endpoint, self._proxy
         grace = self.grace_left()
         connect_timeout = timeout if grace is None else max(0.2, min(timeout, grace))
-        host, port = (proxy.host, proxy.port) if proxy else (endpoint.host, endpoint.port)
-        raw = transport.open_tcp(host, port, connect_timeout)
-        dog.watch(raw)
-        raw.settimeout(timeout)
-        sock: socket.socket = raw
-        try:
-            if proxy is not None and proxy.scheme == "https" and self._context is not None:
-                sock = self._context.wrap_socket(raw, server_hostname=proxy.host)
-            if proxy is not None and proxy.scheme == "socks5":
-                transport.tunnel_socks5(raw, proxy, endpoint)
-            elif proxy is not None and endpoint.scheme == "https":
-                transport.tunnel_http(sock, proxy, endpoint)
-            if endpoint.scheme == "https" and self._context is not None:
-                if isinstance(sock, ssl.SSLSocket):
-                    sock = transport.relay_tls(sock)
-                    dog.watch(sock)
-                    sock.settimeout(timeout)
-                sock = self._context.wrap_socket(sock, server_hostname=self._tls_server_name)
-        except BaseException:
-            raw.close()
-            raise
-        connection = _Connection(endpoint.host, endpoint.port, timeout=timeout)
+        raw, sock = transport.connect(
+            self._endpoint,
+            self._proxy,
+            self._context,
+            self._tls_server_name,
+            connect_timeout,
+            timeout,
+            dog,
+        )
+        connection = _Connection(self._endpoint.host, self._endpoint.port, timeout=timeout)
         connection.sock = sock
         connection.raw = raw
         return connection
@@ -386,7 +373,7 @@ def _retry_after(value: str | None) -> float | None:
 def _network_reason(error: BaseException) -> str:
     if isinstance(error, socket.gaierror):
         return "host name does not resolve"
-    if isinstance(error, transport.ProxyFailure):
+    if isinstance(error, proxies.ProxyFailure):
         return str(error)
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"

@@ -31,7 +31,8 @@ from typing import Any
 
 from bootstrap.errors import ConfigError, UsageError
 from bootstrap.kubeconfig import Kubeconfig, data_field
-from bootstrap.transport import parse_proxy_url, parse_server
+from bootstrap.proxies import parse_proxy_url
+from bootstrap.transport import parse_server
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(

@@ -1,4 +1,4 @@
-"""transport.py's pure parts: server URLs, proxy choice (Go's httpproxy rules), PEM
+"""transport.py's and proxies.py's pure parts: server URLs, proxy choice (Go's httpproxy rules), PEM
 bundles and the TLS context flags."""
 
 from __future__ import annotations
@@ -9,16 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.transport import (
-    Endpoint,
-    Proxy,
-    bypasses_proxy,
-    choose_proxy,
-    parse_proxy_url,
-    parse_server,
-    pem_certificates,
-    tls_context,
-)
+from bootstrap.proxies import Proxy, bypasses_proxy, choose_proxy, parse_proxy_url
+from bootstrap.transport import Endpoint, parse_server, pem_certificates, tls_context
 
 # Go's net/http/httpproxy TestUseProxy table (NO_PROXY and expectations, port 80).
 GO_NO_PROXY = (
