@@ -175,3 +175,63 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     )
     (d / "link").symlink_to(real)
     return Case(env={"KUBECONFIG": str(d / "link")}, who=ADMIN)
+
+
+# --- "~" and explicit files: kubectl expands nothing; the shell does, when it can ----
+
+
+def _tilde_dir_config(lab: Lab, d: Path) -> None:
+    write(d / "~" / "config", config(cluster(lab), admin_user(lab)))
+
+
+@variant("merge-kubeconfig-env-tilde-is-not-home", "merging")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    _tilde_dir_config(lab, d)  # ./~/config, relative to the working directory
+    return Case(env={"KUBECONFIG": "~/config"}, who=ADMIN, cwd=d)
+
+
+@variant("merge-kubeconfig-flag-tilde-is-not-home", "merging")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    _tilde_dir_config(lab, d)
+    return Case(kubeconfig=Path("~/config"), who=ADMIN, cwd=d)
+
+
+@variant("merge-kubeconfig-env-tilde-only-in-home", "merging", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    write(d.parent / "home" / "config", config(cluster(lab), admin_user(lab)))
+    return Case(env={"KUBECONFIG": "~/config"}, cwd=d)
+
+
+@variant("merge-flag-wins-over-kubeconfig-env", "merging")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    broken = write(
+        d / "broken", config(cluster(lab, server=f"https://127.0.0.1:{lab.dead_port}"), {})
+    )
+    good = write(d / "config", config(cluster(lab), admin_user(lab)))
+    return Case(kubeconfig=good, env={"KUBECONFIG": str(broken)}, who=ADMIN)
+
+
+@variant("merge-exec-command-relative-to-its-own-file", "merging")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    from tests.conformance.variants_exec import V1, plugin
+
+    a, b = d / "contexts", d / "users"
+    plugin(b / "bin" / "get-token", V1, {"token": lab.sa_token})
+    first = write(a / "config", config(cluster(lab), {}))
+    exec_body = {"apiVersion": V1, "command": "bin/get-token", "interactiveMode": "Never"}
+    second = write(b / "config", {"users": [{"name": "u", "user": {"exec": exec_body}}]})
+    # The first file defines user "u" too, but empty: drop it so the second one's counts.
+    document = config(cluster(lab), {})
+    document["users"] = []
+    write(first, document)
+    return Case(env={"KUBECONFIG": f"{first}{os.pathsep}{second}"}, who=SA_ADMIN, cwd=d)
+
+
+@variant("merge-explicit-kubeconfig-missing", "merging", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return Case(kubeconfig=d / "no-such-file")
+
+
+@variant("merge-every-kubeconfig-env-file-missing", "merging", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    return Case(env={"KUBECONFIG": f"{d / 'a'}{os.pathsep}{d / 'b'}"})
