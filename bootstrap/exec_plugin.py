@@ -163,7 +163,9 @@ def parse_output(stdout: bytes, api_version: str) -> ExecResult:
     try:
         document = json.loads(stdout)
     except (ValueError, UnicodeDecodeError) as e:
-        raise ExecError(f"decoding stdout: {e}"[:300]) from None
+        document = _yaml(stdout)  # client-go's universal decoder also reads YAML
+        if document is None:
+            raise ExecError(f"decoding stdout: {e}"[:300]) from None
     if not isinstance(document, dict):
         raise ExecError("decoding stdout: not a JSON object")
     returned = document.get("apiVersion")
@@ -244,6 +246,16 @@ def run(
         sys.stderr.write(stderr.decode("utf-8", "replace"))
         sys.stderr.flush()
     return parse_output(stdout, config.api_version)
+
+
+def _yaml(stdout: bytes) -> Any:
+    import yaml
+
+    try:
+        document = yaml.safe_load(stdout.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def _kill(process: subprocess.Popen[bytes], group: bool) -> None:

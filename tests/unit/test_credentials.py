@@ -191,6 +191,8 @@ def _credential(status: object, version: str = V1) -> bytes:
 
 def test_parse_output_token_and_certificate() -> None:
     assert parse_output(_credential({"token": "t"}), V1).token == "t"
+    as_yaml = f"apiVersion: {V1}\nkind: ExecCredential\nstatus:\n  token: y\n".encode()
+    assert parse_output(as_yaml, V1).token == "y"
     pair = parse_output(_credential({"clientCertificateData": "C", "clientKeyData": "K"}), V1)
     assert (pair.cert_pem, pair.key_pem, pair.token) == (b"C", b"K", None)
 
