@@ -197,3 +197,10 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
 def _(lab: Lab, d: Path, ns: str) -> Case:
     env = {"HTTPS_PROXY": lab.http_proxy.url, "NO_PROXY": "example.com , KUBERNETES.Default.SVC "}
     return _env_case(lab, d, env)
+
+
+@variant("proxy-url-socks5h-scheme", "proxy", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    # clientcmd takes http, https and socks5 only (socks5h is for the env file's curl).
+    url = lab.socks_proxy.url.replace("socks5:", "socks5h:")
+    return simple(lab, d, cluster(lab, server=_svc(lab), proxy_url=url))

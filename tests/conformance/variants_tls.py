@@ -227,3 +227,12 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
 @variant("ca-server-without-scheme", "ca", accepts=False, exit_code=3)
 def _(lab: Lab, d: Path, ns: str) -> Case:
     return simple(lab, d, cluster(lab, server=lab.server.removeprefix("https://")))
+
+
+@variant("ca-file-is-a-directory", "ca", accepts=False, exit_code=3)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    (d / "ca.d").mkdir()
+    (d / "ca.d" / "ca.crt").write_bytes(lab.ca_pem)
+    return simple(
+        lab, d, cluster(lab, certificate_authority_data=None, certificate_authority=str(d / "ca.d"))
+    )
