@@ -12,6 +12,7 @@ import os
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -466,3 +467,56 @@ def test_the_env_files_own_curl_command_works_with_tls_server_name(
         env={"PATH": os.environ["PATH"]},
     )
     assert process.stdout == "200", process.stderr
+
+
+def test_interactive_plugin_reads_our_terminal(
+    dev_cluster: DevCluster, namespace: str, tmp_path: Path
+) -> None:
+    """interactiveMode Always: the plugin gets the terminal on stdin (here a pty the
+    test types an admin token into) and KUBERNETES_EXEC_INFO says interactive; without
+    a terminal the tool refuses as kubectl does."""
+    import pty
+
+    made = tool(
+        dev_cluster.kubeconfig,
+        "-n", namespace, "--service-account", "typed-admin", "--clusterrole", "cluster-admin",
+        "--out", str(tmp_path / "admin.env"), cwd=tmp_path,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    admin_token = read_token(tmp_path / "admin.env")
+    script = plugin(
+        tmp_path / "ask",
+        f'printf %s "$KUBERNETES_EXEC_INFO" > {tmp_path}/info.json\n'
+        "printf 'token: ' >&2\nread -r token\n"
+        'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",'
+        '"status":{"token":"%s"}}\' "$token"\n',
+    )
+    user = exec_user(str(script), interactiveMode="Always")
+    config = write_config(dev_cluster, tmp_path / "k.json", **user)
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bootstrap", "--kubeconfig", str(config), "--cluster", "dev",
+             "-n", namespace, "--service-account", "typed", "--out", str(tmp_path / "dev.env")],
+            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+            env={**os.environ, **ENV_NO_PROXY},
+        )  # fmt: skip
+        os.write(master, admin_token.encode() + b"\n")
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert process.returncode == 0, stderr.decode()
+    assert json.loads((tmp_path / "info.json").read_text())["spec"]["interactive"] is True
+    assert read_token(tmp_path / "dev.env")
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "bootstrap", "--kubeconfig", str(config), "--cluster", "dev"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        env={**os.environ, **ENV_NO_PROXY},
+    )  # fmt: skip
+    assert refused.returncode == 3
+    assert refused.stderr.splitlines()[-1] == (
+        "error: user 'dev-admin': getting credentials from its exec plugin: exec plugin cannot "
+        "support interactive mode: standard input is not a terminal"
+    )
