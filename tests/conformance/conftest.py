@@ -87,10 +87,12 @@ def _admin_token(admin: Admin) -> str:
     return token
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _dead_port() -> socket.socket:
+    """A port held for the whole session but never listened on: connections to it are
+    refused, and no other program can start listening there by chance."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +111,7 @@ def lab(
     names = dict.fromkeys(PROXY_ONLY_NAMES, "127.0.0.1")
     port = int(server.rsplit(":", 1)[1])
     with (
+        _dead_port() as dead,
         ConnectProxy(names) as http_proxy,
         ConnectProxy(names, tls=proxy_tls) as https_proxy,
         Socks5Proxy(names) as socks_proxy,
@@ -126,7 +129,7 @@ def lab(
             https_proxy=https_proxy,
             socks_proxy=socks_proxy,
             forwarder=forwarder,
-            dead_port=_free_port(),
+            dead_port=int(dead.getsockname()[1]),
         )
 
 
