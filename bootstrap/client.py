@@ -105,6 +105,8 @@ class Api:
             and self._proxy.scheme != "socks5"
             and self._endpoint.scheme == "http"
         )
+        if self._absolute and self._proxy is not None and self._proxy.username is not None:
+            self._headers.append(("Proxy-Authorization", self._proxy.basic_auth()))
         self._key = f"{self.server}|{self._proxy.display if self._proxy else ''}"
         self._tls_server_name = tls_server_name or self._endpoint.host
         self._context: ssl.SSLContext | None = None

@@ -36,6 +36,11 @@ class Proxy:
     def __repr__(self) -> str:  # the password stays out of tracebacks
         return f"Proxy({self.scheme}://{self.host}:{self.port})"
 
+    def basic_auth(self) -> str:
+        """The Proxy-Authorization value for the URL's user and password."""
+        pair = f"{self.username or ''}:{self.password or ''}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
     @property
     def display(self) -> str:
         """For messages: no credentials."""
@@ -173,8 +178,7 @@ def tunnel_http(sock: socket.socket, proxy: Proxy, target: Endpoint) -> None:
     """HTTP CONNECT through an http(s) proxy, as Go's transport does."""
     lines = [f"CONNECT {target.hostport} HTTP/1.1", f"Host: {target.hostport}"]
     if proxy.username is not None:
-        pair = f"{proxy.username}:{proxy.password or ''}".encode()
-        lines.append("Proxy-Authorization: Basic " + base64.b64encode(pair).decode())
+        lines.append("Proxy-Authorization: " + proxy.basic_auth())
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
     head = b""
     while b"\r\n\r\n" not in head:

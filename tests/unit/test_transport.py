@@ -177,3 +177,8 @@ def test_tls_context_verifies_like_go(tmp_path: Path) -> None:
 def test_proxy_repr_hides_the_password() -> None:
     proxy = Proxy("http", "p", 1, "user", "secret")
     assert "secret" not in repr(proxy) and "secret" not in proxy.display
+
+
+def test_proxy_basic_auth_from_the_url() -> None:
+    proxy = parse_proxy_url("http://us%40er:p%3Ass@p:3128")
+    assert proxy.basic_auth() == "Basic dXNAZXI6cDpzcw=="  # base64 of "us@er:p:ss"
