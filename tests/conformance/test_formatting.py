@@ -7,12 +7,14 @@ its own loading path (`run.load_target`), in process, so 50 examples take second
 from __future__ import annotations
 
 import base64
+import copy
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from tests.conformance.render import Style, render
@@ -95,12 +97,14 @@ def kubeconfigs(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def kubectl_view(path: Path) -> dict[str, Any]:
+def kubectl_view(path: Path | None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    by_flag = ["--kubeconfig", str(path)] if path else []
     process = subprocess.run(
-        ["kubectl", "config", "view", "--raw", "--minify", "-o", "json", "--kubeconfig", str(path)],
+        ["kubectl", "config", "view", "--raw", "--minify", "-o", "json", *by_flag],
         capture_output=True,
         text=True,
         timeout=30,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **(env or {})},
     )
     assert process.returncode == 0, process.stderr
     view: dict[str, Any] = json.loads(process.stdout)
@@ -136,6 +140,73 @@ def test_any_rendering_selects_what_kubectl_selects(
     assert target.ca_data == base64.b64decode(
         view["clusters"][0]["cluster"]["certificate-authority-data"]
     )
+    assert target.context == view["current-context"]
+    assert target.user_name == view["users"][0]["name"]
+    assert _decoded(dict(target.user)) == _decoded(view["users"][0]["user"])
+
+
+def _decoy(section: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """The same name, other content: a later file's entry that must lose."""
+    twin = copy.deepcopy(entry)
+    body = twin[{"clusters": "cluster", "users": "user", "contexts": "context"}[section]]
+    if section == "clusters":
+        body["server"] = "https://decoy.example:1"
+    elif section == "users":
+        twin["user"] = {"token": "decoy-token"}
+    else:
+        body["user"] = "decoy-user"
+    return twin
+
+
+@st.composite
+def split_kubeconfigs(draw: st.DrawFn) -> list[tuple[dict[str, Any], Style]]:
+    """One kubeconfig spread over 1-3 files, each in its own style; later files may
+    define the same names (and current-context) differently, and must lose."""
+    document = draw(kubeconfigs())
+    count = draw(st.integers(1, 3))
+    files: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Config"} for _ in range(count)]
+    for section in ("clusters", "users", "contexts"):
+        for entry in document[section]:
+            first = draw(st.integers(0, count - 1))
+            files[first].setdefault(section, []).append(entry)
+            if first < count - 1 and draw(st.booleans()):
+                later = draw(st.integers(first + 1, count - 1))
+                files[later].setdefault(section, []).append(_decoy(section, entry))
+    home = draw(st.integers(0, count - 1))
+    files[home]["current-context"] = document["current-context"]
+    for later in range(home + 1, count):
+        if draw(st.booleans()):
+            files[later]["current-context"] = "decoy-context"
+    return [(f, draw(styles)) for f in files]
+
+
+@settings(
+    max_examples=30,
+    derandomize=True,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(parts=split_kubeconfigs())
+def test_any_split_over_kubeconfig_files_merges_like_kubectl(
+    parts: list[tuple[dict[str, Any], Style]], tmp_path_factory: Any
+) -> None:
+    from bootstrap import run
+
+    directory = tmp_path_factory.mktemp("split")
+    paths = []
+    for index, (document, style) in enumerate(parts):
+        path = directory / f"config-{index}"
+        path.write_bytes(render(document, style).encode())
+        paths.append(str(path))
+    environ = {"KUBECONFIG": os.pathsep.join(paths)}
+    event(f"{len(parts)} files")
+    texts = "".join(render(d, Style(format="json")) for d, _ in parts)
+    event("with decoys" if "decoy" in texts else "without decoys")
+    view = kubectl_view(None, environ)
+    cluster_name = view["clusters"][0]["name"]
+    target = run.load_target(run.Options(cluster=cluster_name), environ, directory)
+    assert target.server.rstrip("/") == view["clusters"][0]["cluster"]["server"].rstrip("/")
     assert target.context == view["current-context"]
     assert target.user_name == view["users"][0]["name"]
     assert _decoded(dict(target.user)) == _decoded(view["users"][0]["user"])
