@@ -41,7 +41,9 @@ class Lab:
     material: Material
     http_proxy: ConnectProxy
     https_proxy: ConnectProxy
+    auth_proxy: ConnectProxy  # wants Proxy-Authorization for user "conform", password "p@ss:w"
     socks_proxy: Socks5Proxy
+    socks_auth_proxy: Socks5Proxy  # wants user "conform", password "p@ss:w"
     forwarder: Forwarder  # 127.0.0.2:PORT -> the API server; 127.0.0.2 is not in its cert
     dead_port: int  # nothing listens there
 
@@ -114,7 +116,9 @@ def lab(
         _dead_port() as dead,
         ConnectProxy(names) as http_proxy,
         ConnectProxy(names, tls=proxy_tls) as https_proxy,
+        ConnectProxy(names, credentials="conform:p@ss:w") as auth_proxy,
         Socks5Proxy(names) as socks_proxy,
+        Socks5Proxy(names, credentials="conform:p@ss:w") as socks_auth_proxy,
         Forwarder(("127.0.0.1", port), host="127.0.0.2") as forwarder,
     ):
         yield Lab(
@@ -127,7 +131,9 @@ def lab(
             material=material,
             http_proxy=http_proxy,
             https_proxy=https_proxy,
+            auth_proxy=auth_proxy,
             socks_proxy=socks_proxy,
+            socks_auth_proxy=socks_auth_proxy,
             forwarder=forwarder,
             dead_port=int(dead.getsockname()[1]),
         )

@@ -5,6 +5,7 @@ the API server through such a name has provably gone through the proxy."""
 
 from __future__ import annotations
 
+import base64
 import socket
 import ssl
 import struct
@@ -29,13 +30,20 @@ class _Proxy(RelayServer):
 
 
 class ConnectProxy(_Proxy):
-    """An HTTP proxy that only does CONNECT; with `tls`, clients speak TLS to it first."""
+    """An HTTP proxy that only does CONNECT; with `tls`, clients speak TLS to it first;
+    with `credentials` ("user:password"), a CONNECT without them gets 407."""
 
     def __init__(
-        self, host_map: Mapping[str, str] | None = None, tls: ssl.SSLContext | None = None
+        self,
+        host_map: Mapping[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+        credentials: str | None = None,
     ) -> None:
         super().__init__(host_map)
         self.tls = tls
+        self.authorization = (
+            base64.b64encode(credentials.encode()).decode() if credentials else None
+        )
 
     @property
     def url(self) -> str:
@@ -50,7 +58,17 @@ class ConnectProxy(_Proxy):
             if not chunk or len(head) > 65536:
                 return
             head += chunk
-        method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+        request, *headers = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+        method, target, _ = request.split(" ", 2)
+        given = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in headers)}
+        scheme, _, token = given.get("proxy-authorization", "").partition(" ")
+        if self.authorization and (scheme.lower(), token.strip()) != ("basic", self.authorization):
+            self.connections.append(f"407 {target}")
+            client.sendall(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                b'Proxy-Authenticate: Basic realm="conform"\r\nContent-Length: 0\r\n\r\n'
+            )
+            return
         if method != "CONNECT":
             client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
             return
@@ -65,7 +83,14 @@ class ConnectProxy(_Proxy):
 
 
 class Socks5Proxy(_Proxy):
-    """SOCKS5 without authentication, CONNECT only (RFC 1928)."""
+    """SOCKS5, CONNECT only (RFC 1928); with `credentials` ("user:password") it wants
+    username/password authentication (RFC 1929), else none."""
+
+    def __init__(
+        self, host_map: Mapping[str, str] | None = None, credentials: str | None = None
+    ) -> None:
+        super().__init__(host_map)
+        self.credentials = credentials
 
     @property
     def url(self) -> str:
@@ -82,10 +107,25 @@ class Socks5Proxy(_Proxy):
             return data
 
         version, methods = read(2)
-        read(methods)
+        offered = read(methods)
         if version != 5:
             return
-        client.sendall(b"\x05\x00")
+        if not self.credentials:
+            client.sendall(b"\x05\x00")
+        elif b"\x02" not in offered:
+            self.connections.append("no credentials offered")
+            client.sendall(b"\x05\xff")
+            return
+        else:
+            client.sendall(b"\x05\x02")
+            read(1)  # sub-negotiation version
+            user = read(read(1)[0]).decode()
+            password = read(read(1)[0]).decode()
+            if f"{user}:{password}" != self.credentials:
+                self.connections.append(f"bad credentials {user}")
+                client.sendall(b"\x01\x01")
+                return
+            client.sendall(b"\x01\x00")
         _, command, _, kind = read(4)
         if kind == 1:
             host = socket.inet_ntoa(read(4))

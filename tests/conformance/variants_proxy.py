@@ -204,3 +204,46 @@ def _(lab: Lab, d: Path, ns: str) -> Case:
     # clientcmd takes http, https and socks5 only (socks5h is for the env file's curl).
     url = lab.socks_proxy.url.replace("socks5:", "socks5h:")
     return simple(lab, d, cluster(lab, server=_svc(lab), proxy_url=url))
+
+
+def _auth_proxy_url(lab: Lab, userinfo: str) -> str:
+    return f"http://{userinfo}@{lab.auth_proxy.address}"
+
+
+@variant("proxy-url-proxy-wants-credentials", "proxy")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    # Percent-encoded in the URL, sent decoded in Proxy-Authorization (as Go does).
+    body = cluster(lab, server=_svc(lab), proxy_url=_auth_proxy_url(lab, "conform:p%40ss%3Aw"))
+    return simple(lab, d, body, via=(lab.auth_proxy, f"{SVC}:{lab.port}"))
+
+
+@variant("env-https-proxy-wants-credentials", "proxy")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    body = cluster(lab, server=_svc(lab))
+    env = {"HTTPS_PROXY": _auth_proxy_url(lab, "conform:p%40ss%3Aw")}
+    return simple(lab, d, body, env=env, via=(lab.auth_proxy, f"{SVC}:{lab.port}"))
+
+
+@variant("proxy-url-wrong-proxy-credentials", "proxy", accepts=False, exit_code=4)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    body = cluster(lab, server=_svc(lab), proxy_url=_auth_proxy_url(lab, "conform:wrong"))
+    return simple(lab, d, body)
+
+
+@variant("proxy-url-no-proxy-credentials", "proxy", accepts=False, exit_code=4)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    body = cluster(lab, server=_svc(lab), proxy_url=f"http://{lab.auth_proxy.address}")
+    return simple(lab, d, body)
+
+
+@variant("proxy-url-socks5-wants-credentials", "proxy")
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    url = f"socks5://conform:p%40ss%3Aw@{lab.socks_auth_proxy.address}"
+    body = cluster(lab, server=_svc(lab), proxy_url=url)
+    return simple(lab, d, body, via=(lab.socks_auth_proxy, f"{SVC}:{lab.port}"))
+
+
+@variant("proxy-url-socks5-wrong-credentials", "proxy", accepts=False, exit_code=4)
+def _(lab: Lab, d: Path, ns: str) -> Case:
+    url = f"socks5://conform:wrong@{lab.socks_auth_proxy.address}"
+    return simple(lab, d, cluster(lab, server=_svc(lab), proxy_url=url))
