@@ -6,9 +6,11 @@ exactly one `error:` line and no traceback."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conformance import (  # noqa: F401  (each module registers its variants)
     variants_auth,
@@ -131,3 +133,19 @@ def test_kubectl_and_bootstrap_token_agree(
     assert check.returncode == 0, check.stderr
     assert whoami(check)["username"] == identity
     watch.check("kubectl with the tool's kubeconfig")
+
+    # docs/compatibility.md, "What ends up in the outputs": the cluster kubectl used,
+    # its tls-server-name and proxy-url (verbatim; socks5 as socks5h in the env file),
+    # never a proxy that only came from the environment.
+    view = kubectl(["config", "view", "--raw", "--minify", "-o", "json", *by_flag], env, cwd)
+    used = json.loads(view.stdout)["clusters"][0]["cluster"]
+    written = yaml.safe_load((out / "c.kubeconfig").read_text())
+    emitted = next(c["cluster"] for c in written["clusters"] if c["name"] == case.cluster)
+    server = used["server"].rstrip("/")
+    assert emitted["server"].rstrip("/") == values["APISERVER"].rstrip("/") == server
+    for field, variable in (("tls-server-name", "TLS_SERVER_NAME"), ("proxy-url", "HTTPS_PROXY")):
+        assert emitted.get(field) == used.get(field), field
+        expected = used.get(field)
+        if expected and field == "proxy-url" and expected.startswith("socks5://"):
+            expected = "socks5h://" + expected.removeprefix("socks5://")
+        assert values.get(variable) == expected, variable
