@@ -236,7 +236,7 @@ def _absolute_paths(section: str, body: Entry, base: Path) -> Entry:
         value = fixed.get(key)
         if isinstance(value, str) and value and not os.path.isabs(value):
             try:
-                fixed[key] = str((base / expand(value)).resolve())
+                fixed[key] = str((base / value).resolve())  # no ~ expansion, as client-go
             except (ValueError, OSError) as e:
                 raise ConfigError(
                     f"kubeconfig {base}: {section} {key} {value!r} is not a usable path"

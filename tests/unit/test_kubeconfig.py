@@ -401,3 +401,11 @@ def test_utf8_and_utf16_with_bom_are_read(tmp_path: Path, encoding: str) -> None
     path = tmp_path / "config"
     path.write_bytes("clusters:\n- name: ünï\n  cluster: {server: https://h}\n".encode(encoding))
     assert list(Kubeconfig.from_files([path]).clusters) == ["ünï"]
+
+
+def test_tilde_in_a_kubeconfig_path_is_not_the_home(tmp_path: Path) -> None:
+    """client-go never expands ~ in kubeconfig entries: it is a relative path."""
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump({"users": [{"name": "u", "user": {"tokenFile": "~/token"}}]}))
+    config = Kubeconfig.from_files([path])
+    assert config.users["u"]["tokenFile"] == str(tmp_path / "~" / "token")
