@@ -76,6 +76,7 @@ class Kubeconfig:
         for path, document in documents:
             for section, body_key in _SECTIONS.items():
                 for name, body in _entries(document, section, body_key, path):
+                    _check_types(section, name, body, path)
                     if name not in merged[section]:
                         merged[section][name] = _absolute_paths(section, body, path.parent)
             if current is None and document.get("current-context"):
@@ -92,13 +93,17 @@ class Kubeconfig:
 def default_paths(explicit: str | None, environ: Mapping[str, str], home: Path) -> list[Path]:
     """The files to read, in priority order (see the module docstring)."""
     if explicit:
-        path = expand(explicit)
+        # As kubectl: no ~ expansion here (the shell does it for an unquoted ~/...).
+        path = Path(explicit)
         if not path.exists():
-            raise ConfigError(f"kubeconfig {path} does not exist (from --kubeconfig)")
+            hint = (
+                "; kubectl does not expand ~ either: let the shell do it" if "~" in explicit else ""
+            )
+            raise ConfigError(f"kubeconfig {path} does not exist (from --kubeconfig){hint}")
         return [path]
     env = environ.get("KUBECONFIG", "")
     if env.strip():
-        return [expand(p) for p in env.split(os.pathsep) if p.strip()]
+        return [Path(p) for p in env.split(os.pathsep) if p.strip()]
     return [home / ".kube" / "config"]
 
 
@@ -222,6 +227,53 @@ def _entries(
             )
         entries.append((item["name"], body))
     return entries
+
+
+# Field types of the entries, as kubectl's typed decoding enforces them ("json: cannot
+# unmarshal number into Go struct field AuthInfo.users.user.token of type string").
+# Unknown fields are ignored, as by kubectl; null is the empty value.
+_STR, _BOOL, _LIST, _MAP = "a string", "true or false", "a list", "a mapping"
+_TYPES: dict[str, dict[str, str]] = {
+    "clusters": {
+        **dict.fromkeys(
+            ("server", "certificate-authority", "certificate-authority-data",
+             "tls-server-name", "proxy-url"), _STR),
+        **dict.fromkeys(("insecure-skip-tls-verify", "disable-compression"), _BOOL),
+        "extensions": _LIST,
+    },
+    "users": {
+        **dict.fromkeys(
+            ("client-certificate", "client-certificate-data", "client-key", "client-key-data",
+             "token", "tokenFile", "as", "as-uid", "username", "password"), _STR),
+        "as-groups": _LIST, "as-user-extra": _MAP, "exec": _MAP, "auth-provider": _MAP,
+        "extensions": _LIST,
+    },
+    "contexts": {**dict.fromkeys(("cluster", "user", "namespace"), _STR), "extensions": _LIST},
+}  # fmt: skip
+_EXEC_TYPES = {
+    **dict.fromkeys(("command", "apiVersion", "installHint", "interactiveMode"), _STR),
+    "args": _LIST,
+    "env": _LIST,
+    "provideClusterInfo": _BOOL,
+}
+_CHECKS = {_STR: str, _BOOL: bool, _LIST: list, _MAP: dict}
+
+
+def _check_types(section: str, name: str, body: Entry, path: Path) -> None:
+    where = f"kubeconfig {path}: {section} entry {name!r}"
+    fields = [(key, body.get(key), kind) for key, kind in _TYPES[section].items()]
+    exec_entry = body.get("exec")
+    if section == "users" and isinstance(exec_entry, dict):
+        fields += [(f"exec {k}", exec_entry.get(k), kind) for k, kind in _EXEC_TYPES.items()]
+        for key, item_kind in (("args", _STR), ("env", _MAP)):
+            items = exec_entry.get(key) or []
+            if isinstance(items, list) and not all(
+                isinstance(i, _CHECKS[item_kind]) for i in items
+            ):
+                raise ConfigError(f"{where}: every exec {key} item must be {item_kind}")
+    for key, value, kind in fields:
+        if value is not None and not isinstance(value, _CHECKS[kind]):
+            raise ConfigError(f"{where}: {key} must be {kind}, not {type(value).__name__}")
 
 
 def _absolute_paths(section: str, body: Entry, base: Path) -> Entry:

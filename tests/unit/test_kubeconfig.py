@@ -53,10 +53,18 @@ def test_explicit_missing_path_is_a_config_error(tmp_path: Path) -> None:
     assert e.value.exit_code == 3
 
 
-def test_explicit_path_expands_tilde(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_tilde_expansion_as_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl --kubeconfig '~/kc' says "stat ~/kc: no such file": the shell expands ~."""
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
     write(tmp_path / "kc", {})
-    assert default_paths("~/kc", {}, Path("/nonexistent")) == [tmp_path / "kc"]
+    with pytest.raises(ConfigError) as e:
+        default_paths("~/kc", {}, Path("/nonexistent"))
+    assert str(e.value) == (
+        "kubeconfig ~/kc does not exist (from --kubeconfig); kubectl does not expand ~ either: "
+        "let the shell do it"
+    )
+    assert default_paths(None, {"KUBECONFIG": "~/kc"}, tmp_path) == [Path("~/kc")]
 
 
 def test_kubeconfig_env_lists_several_files_in_order(tmp_path: Path) -> None:
@@ -409,3 +417,33 @@ def test_tilde_in_a_kubeconfig_path_is_not_the_home(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"users": [{"name": "u", "user": {"tokenFile": "~/token"}}]}))
     config = Kubeconfig.from_files([path])
     assert config.users["u"]["tokenFile"] == str(tmp_path / "~" / "token")
+
+
+@pytest.mark.parametrize(
+    ("section", "body", "message"),
+    [
+        ("users", {"token": 12345}, "users entry 'x': token must be a string, not int"),
+        ("users", {"as-groups": "devs"}, "as-groups must be a list, not str"),
+        ("users", {"exec": {"args": "x"}}, "exec args must be a list, not str"),
+        ("users", {"exec": {"args": [1]}}, "every exec args item must be a string"),
+        ("clusters", {"insecure-skip-tls-verify": "true"}, "must be true or false, not str"),
+        ("contexts", {"namespace": 7}, "contexts entry 'x': namespace must be a string, not int"),
+    ],
+)
+def test_fields_of_the_wrong_type_are_refused_as_by_kubectl(
+    tmp_path: Path, section: str, body: dict[str, object], message: str
+) -> None:
+    key = {"users": "user", "clusters": "cluster", "contexts": "context"}[section]
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump({section: [{"name": "x", key: body}]}))
+    with pytest.raises(ConfigError) as e:
+        Kubeconfig.from_files([path])
+    assert str(e.value).startswith(f"kubeconfig {path}: {section} entry 'x': ")
+    assert message in str(e.value)
+
+
+def test_unknown_fields_and_nulls_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    body = {"server": "https://h", "tls-server-name": None, "future-field": {"x": 1}}
+    path.write_text(yaml.safe_dump({"clusters": [{"name": "c", "cluster": body}]}))
+    assert Kubeconfig.from_files([path]).clusters["c"]["future-field"] == {"x": 1}
