@@ -129,10 +129,6 @@ def check(
     namespace = payload.get("kubernetes.io/serviceaccount/namespace") or (
         (payload.get("kubernetes.io") or {}).get("namespace") or creds.namespace
     )
-    if creds.proxy_url:
-        # TODO(lead): pass creds.proxy_url to Api once the transport split gives it a
-        # proxy parameter; until then the check connects directly.
-        log.warning("warning: the file names a proxy (%s); it is not used yet", creds.proxy_url)
     if creds.insecure:
         log.warning(
             "warning: the file turns TLS verification off (insecure-skip-tls-verify) for %s",
@@ -146,6 +142,7 @@ def check(
         ca_file=None if creds.ca_pem else creds.ca_file,
         insecure=creds.insecure,
         tls_server_name=creds.tls_server_name,
+        proxy_url=creds.proxy_url,
         who="the file's token",
     )
     seconds_left = int((expires - now).total_seconds()) if expires else None

@@ -108,10 +108,9 @@ def _target_options(function: F) -> F:
             click.option(
                 "-n",
                 "--namespace",
-                default="default",
-                show_default=True,
                 metavar="NS",
-                help="Namespace of the ServiceAccount (must exist); in-cluster: the Pod's.",
+                help="Namespace of the ServiceAccount (must exist)  [default: the context's "
+                "namespace, else default; in-cluster: the Pod's]",
             ),
             click.option(
                 "--service-account",
@@ -390,7 +389,8 @@ def _options(flags: dict[str, Any], cluster: str, service_account: str = "defaul
         cluster=cluster,
         context=flags["context"],
         kubeconfig=flags["kubeconfig"],
-        namespace=flags["namespace"],
+        namespace=flags["namespace"] or "default",
+        namespace_flag=flags["namespace"] is not None,
         service_account=service_account,
         secret=flags["secret"],
         format=flags.get("output_format", "env"),
@@ -489,6 +489,7 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
         timings = run.Timings()
         timings.mark("startup")
         target = run.load_target(options, environ, home)
+        options = run.with_context_namespace(options, target)
         timings.mark("kubeconfig")
         log.info(
             "cluster %s at %s, as user %s (context %s)",
@@ -534,6 +535,7 @@ def _revoke(flags: dict[str, Any]) -> int:
     def one(cluster: str, account: str) -> str:
         options = _options(flags, cluster, account)
         target = run.load_target(options, environ, home)
+        options = run.with_context_namespace(options, target)
         plan = Plan(dry_run=flags["dry_run"])
         run.revoke_token(options, target, everything=flags["everything"], plan=plan)
         plans[cluster, account] = plan  # only complete plans are printed

@@ -1,38 +1,36 @@
-"""The only module that speaks HTTP to the API server.
+"""The only module that speaks HTTP to the API server: requests, retries, errors.
 
-One kept-alive HTTPS connection per credential (the standard library's
-http.client) serves every request of a run. Kubeconfig users with a token, token file, basic auth or client
-certificate are handled here directly; users whose credentials come from an
-exec plugin or auth provider are resolved by the official `kubernetes` client,
-imported only in that case because importing it costs most of a second.
+One kept-alive connection per credential serves every request of a run; how it
+is opened (TLS, proxies, the deadline watchdog) is transport.py's business, and
+which credentials and headers it carries is credentials.py's.
 
-Every request has a per-request timeout bounded by the run's deadline.
+Every request is bounded by a per-request timeout and by the run's deadline, for
+the whole exchange (a server trickling bytes is cut off, see transport.Watchdog).
 Transient failures (connection errors, 429, 5xx) are retried with backoff,
-honouring Retry-After, until the deadline; 4xx other than 429 never are.
-Error messages carry the API's Status message, never a request or token.
+honouring Retry-After, until the deadline, except for a server that has not
+answered once in this run: it gets NEVER_REACHED_GRACE seconds, then the run
+fails with the reason. 4xx other than 429 are never retried. Error messages
+carry the API's Status message, never a request or token.
 """
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import logging
 import os
 import socket
 import ssl
-import tempfile
+import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import tenacity
 
-from bootstrap import redact
+from bootstrap import proxies, transport
+from bootstrap.credentials import Credentials, Deadline
 from bootstrap.errors import (
     ApiError,
     AuthError,
@@ -43,201 +41,30 @@ from bootstrap.errors import (
     TransientError,
     UnreachableError,
 )
-from bootstrap.kubeconfig import data_field
-from bootstrap.target import Target
+
+__all__ = ["Api", "Credentials", "Deadline", "DeadlineReached"]
 
 log = logging.getLogger("bootstrap")
 
 MAX_BODY = 4 * 1024 * 1024  # a Secret or Status is a few KB; anything this big is hostile
 REQUEST_TIMEOUT = 10.0
+NEVER_REACHED_GRACE = 5.0  # seconds of retrying a server that has not answered once
 # Retries stop this long before the deadline so the last attempt has time to fail
 # for its real reason (e.g. "connection refused") rather than a squeezed timeout.
 _LAST_TRY = 0.25
+# Servers (with their proxy) that answered in this run: worth waiting for if they go away.
+_ANSWERED: set[str] = set()
+_ANSWERED_LOCK = threading.Lock()
 
 
 class DeadlineReached(UnreachableError):
-    """The run's --timeout ran out before a request could be sent."""
+    """The run's --timeout ran out before a request could be sent or answered."""
 
 
-class Deadline:
-    """The overall --timeout, shared by every step of a run."""
+class _Connection(http.client.HTTPConnection):
+    """http.client on a socket transport.py opened (through a proxy, TLS...)."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.end = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self.end - time.monotonic())
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """How to authenticate: a bearer token, basic auth, and/or a client certificate."""
-
-    token: str | None = None
-    basic: tuple[str, str] | None = None
-    cert_pem: bytes | None = None
-    key_pem: bytes | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-    def __post_init__(self) -> None:
-        # Every credential is known to the redaction the moment it exists (see redact.py).
-        redact.register(self.token)
-        if self.basic:
-            redact.register(self.basic[1], username=self.basic[0])
-
-    def __repr__(self) -> str:  # never print secrets, even in a --debug traceback
-        return "Credentials(<redacted>)"
-
-
-def credentials_for(target: Target) -> Credentials:
-    """The bootstrap (admin) credentials of the selected context's user."""
-    user = target.user
-    if "exec" in user or "auth-provider" in user:
-        return _credentials_from_official_client(target)
-    token = user.get("token") or None
-    if not token and user.get("tokenFile"):
-        try:
-            token = Path(user["tokenFile"]).read_text().strip()
-        except OSError as e:
-            raise ConfigError(
-                f"user {target.user_name!r}: cannot read tokenFile {user['tokenFile']}: {e.strerror}"
-            ) from e
-    basic = None
-    if user.get("username") and user.get("password"):
-        basic = (str(user["username"]), str(user["password"]))
-    where = f"user {target.user_name!r}"
-    cert_pem = data_field(user.get("client-certificate-data"), f"{where}: client-certificate-data")
-    key_pem = data_field(user.get("client-key-data"), f"{where}: client-key-data")
-    return Credentials(
-        token=token,
-        basic=basic,
-        cert_pem=cert_pem,
-        key_pem=key_pem,
-        cert_file=user.get("client-certificate") or None,
-        key_file=user.get("client-key") or None,
-    )
-
-
-def _credentials_from_official_client(target: Target) -> Credentials:
-    """Run the user's exec plugin / auth provider through the official client."""
-    log.debug("resolving credentials of user %r with the kubernetes client", target.user_name)
-    try:
-        from kubernetes.client import Configuration
-        from kubernetes.config.kube_config import KubeConfigLoader
-
-        config = {
-            "clusters": [{"name": "c", "cluster": {"server": target.server}}],
-            "users": [{"name": "u", "user": dict(target.user)}],
-            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-            "current-context": "x",
-        }
-        configuration = Configuration()
-        KubeConfigLoader(config_dict=config).load_and_set(configuration)  # type: ignore[no-untyped-call]
-    except Exception as e:  # the plugin's own failure, in its own words
-        raise ConfigError(
-            f"user {target.user_name!r}: getting credentials from its exec plugin or auth "
-            f"provider failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        ) from None
-    # The key is "BearerToken" in recent client versions, "authorization" in older ones.
-    keys = configuration.api_key or {}
-    header = str(keys.get("BearerToken") or keys.get("authorization") or "")
-    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
-    basic = None
-    if header.startswith("Basic "):
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        basic = (user, password)
-    if not (token or basic or configuration.cert_file):
-        raise ConfigError(
-            f"user {target.user_name!r}: its exec plugin or auth provider gave no credentials"
-        )
-    return Credentials(
-        token=token, basic=basic, cert_file=configuration.cert_file, key_file=configuration.key_file
-    )
-
-
-@contextmanager
-def _pem_files(cert: bytes, key: bytes) -> Iterator[tuple[str, str]]:
-    """ssl can only load a client key from a file: keep it in a private directory,
-    on tmpfs when there is one, for the instant it takes to load."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    directory = tempfile.mkdtemp(prefix="bootstrap-token-", dir=base)
-    try:
-        paths = []
-        for name, data in (("tls.crt", cert), ("tls.key", key)):
-            path = os.path.join(directory, name)
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            paths.append(path)
-        yield paths[0], paths[1]
-    finally:
-        for name in ("tls.crt", "tls.key"):
-            with suppress(FileNotFoundError):
-                os.unlink(os.path.join(directory, name))
-        os.rmdir(directory)
-
-
-def ssl_context(
-    ca_data: bytes | None, ca_file: str | None, insecure: bool, credentials: Credentials
-) -> ssl.SSLContext:
-    # Only load the system trust store when nothing else is given: it costs ~20 ms.
-    if insecure:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    elif ca_data:
-        try:
-            context = ssl.create_default_context(cadata=ca_data.decode("ascii", "replace"))
-        except ssl.SSLError as e:
-            raise ConfigError(f"the cluster's CA certificate cannot be loaded: {e.reason}") from e
-    elif ca_file:
-        try:
-            context = ssl.create_default_context(cafile=ca_file)
-        except (OSError, ssl.SSLError) as e:
-            raise ConfigError(f"cannot load CA file {ca_file}: {e}") from e
-    else:
-        context = ssl.create_default_context()
-    try:
-        if credentials.cert_pem and credentials.key_pem:
-            with _pem_files(credentials.cert_pem, credentials.key_pem) as (cert, key):
-                context.load_cert_chain(cert, key)
-        elif credentials.cert_file and credentials.key_file:
-            context.load_cert_chain(credentials.cert_file, credentials.key_file)
-    except (OSError, ssl.SSLError) as e:
-        raise ConfigError(f"cannot load the client certificate and key: {e}") from None
-    return context
-
-
-class _ConnectTimeout(TimeoutError):
-    """The TCP connection could not be made in time (as opposed to a slow answer)."""
-
-
-class _HTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS with our SSL context, and an SNI/verification name that may differ from
-    the host (the kubeconfig's tls-server-name)."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        timeout: float,
-        context: ssl.SSLContext,
-        server_name: str | None,
-    ) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._ssl_context = context
-        self._server_name = server_name or host
-
-    def connect(self) -> None:
-        try:
-            self.sock = socket.create_connection((self.host, self.port), self.timeout)
-        except TimeoutError as e:
-            raise _ConnectTimeout(str(e)) from None
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = self._ssl_context.wrap_socket(self.sock, server_hostname=self._server_name)
+    raw: socket.socket | None = None
 
 
 class Api:
@@ -253,31 +80,66 @@ class Api:
         ca_file: str | None = None,
         insecure: bool = False,
         tls_server_name: str | None = None,
+        proxy_url: str | None = None,
+        environ: Mapping[str, str] | None = None,
         who: str = "the bootstrap credentials",
     ) -> None:
         self.server = server.rstrip("/")
         self.deadline = deadline
         self.who = who
-        self._headers = {"Accept": "application/json", "User-Agent": "bootstrap-token"}
-        if credentials.token:
-            self._headers["Authorization"] = f"Bearer {credentials.token}"
-        elif credentials.basic:
-            pair = ":".join(credentials.basic).encode()
-            self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-        parts = urlsplit(self.server)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ConfigError(f"server {self.server!r} is not an https:// or http:// URL")
-        self._scheme = parts.scheme
-        self._host = parts.hostname
-        self._port = parts.port or (443 if parts.scheme == "https" else 80)
-        self._prefix = parts.path.rstrip("/")
-        self._tls_server_name = tls_server_name
-        self._context = (
-            ssl_context(ca_data, ca_file, insecure, credentials)
-            if parts.scheme == "https"
-            else None
+        try:
+            self._endpoint = transport.parse_server(self.server)
+        except ValueError as e:
+            raise ConfigError(f"server {self.server!r} is not a valid URL: {e}") from None
+        self._headers = [("Accept", "application/json"), ("User-Agent", "bootstrap-token")]
+        self._headers += credentials.headers()
+        try:
+            self._proxy = proxies.choose_proxy(
+                self._endpoint, proxy_url, os.environ if environ is None else environ
+            )
+        except ValueError as e:
+            raise ConfigError(f"proxy for {self.server}: {e}") from None
+        # An http:// server through an http(s) proxy: absolute-form requests, no tunnel.
+        self._absolute = (
+            self._proxy is not None
+            and self._proxy.scheme != "socks5"
+            and self._endpoint.scheme == "http"
         )
-        self._connection: http.client.HTTPConnection | None = None
+        if self._absolute and self._proxy is not None and self._proxy.username is not None:
+            self._headers.append(("Proxy-Authorization", self._proxy.basic_auth()))
+        self._key = f"{self.server}|{self._proxy.display if self._proxy else ''}"
+        self._tls_server_name = tls_server_name or self._endpoint.host
+        self._context: ssl.SSLContext | None = None
+        needs_tls = self._endpoint.scheme == "https" or (
+            self._proxy is not None and self._proxy.scheme == "https"
+        )
+        if needs_tls:
+            ca_pem, source = ca_data, "the cluster's certificate-authority-data"
+            if ca_pem is None and ca_file:
+                source = f"the CA file {ca_file}"
+                try:
+                    ca_pem = Path(ca_file).read_bytes()
+                except OSError as e:
+                    raise ConfigError(f"cannot read {source}: {e.strerror or e}") from None
+            try:
+                self._context = transport.tls_context(
+                    ca_pem,
+                    source,
+                    insecure,
+                    credentials.cert_pem,
+                    credentials.key_pem,
+                    credentials.cert_files,
+                )
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+        self._connection: _Connection | None = None
+        self._unreached_since: float | None = None
+        self._retry_logged = False
+
+    @property
+    def answered(self) -> bool:
+        with _ANSWERED_LOCK:
+            return self._key in _ANSWERED
 
     def get(self, path: str, what: str) -> dict[str, Any]:
         return self.request("GET", path, what)
@@ -297,13 +159,29 @@ class Api:
         """
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type((TransientError, UnreachableError)),
-            stop=_stop_at_deadline(self.deadline),
-            wait=_wait_for_server(self.deadline),
-            before_sleep=_log_retry,
+            stop=_Stop(self),
+            wait=_wait_for_server(self),
+            before_sleep=self._log_retry,
             reraise=True,
         )
-        result: dict[str, Any] = retrying(self._once, method, path, what, body)
+        try:
+            result: dict[str, Any] = retrying(self._once, method, path, what, body)
+        except UnreachableError as e:
+            gave_up = not (self.answered or isinstance(e, DeadlineReached))
+            if not gave_up or self.deadline.remaining() <= _LAST_TRY:
+                raise
+            raise UnreachableError(
+                f"{e}; it has not answered once in this run, so bootstrap-token gave up after "
+                f"{NEVER_REACHED_GRACE:.0f} s"
+            ) from None
         return result
+
+    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        level = logging.DEBUG if self._retry_logged else logging.INFO
+        self._retry_logged = True
+        log.log(level, "%s; retrying in %.2f s (further retries: --debug)", error, delay)
 
     def _once(
         self, method: str, path: str, what: str, body: Mapping[str, Any] | None
@@ -311,25 +189,45 @@ class Api:
         timeout = min(REQUEST_TIMEOUT, self.deadline.remaining())
         if timeout <= 0:
             raise DeadlineReached(f"no time left to {what} (--timeout reached)")
-        headers = dict(self._headers)
+        headers = list(self._headers)
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            headers += [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
         started = time.perf_counter()
-        try:
-            status, response_headers, data = self._exchange(
-                method, self._prefix + path, payload, headers, timeout
-            )
-        except ssl.SSLCertVerificationError as e:
-            # A certificate that does not verify will not verify on a retry either.
-            raise TLSVerificationError(_tls_message(self.server, e)) from None
-        except ssl.SSLError as e:
-            raise UnreachableError(_tls_message(self.server, e)) from None
-        except (OSError, http.client.HTTPException) as e:
-            raise UnreachableError(
-                f"cannot reach the API server {self.server} to {what}: {_network_reason(e)}"
-            ) from None
+        url = self._prefix_path(path)
+        with transport.Watchdog(timeout) as dog:
+            try:
+                status, response_headers, data = self._exchange(
+                    method, url, payload, headers, timeout, dog
+                )
+                if dog.fired:  # the cut-off can look like a short but complete answer
+                    self.close()
+                    raise TimeoutError("cut off by the watchdog")
+            except ssl.SSLCertVerificationError as e:
+                # A certificate that does not verify will not verify on a retry either.
+                raise TLSVerificationError(_tls_message(self.server, e)) from None
+            except (OSError, http.client.HTTPException) as e:
+                self._note_failure()
+                if dog.fired:
+                    if self.deadline.remaining() <= _LAST_TRY:
+                        raise DeadlineReached(
+                            f"the API server {self.server} did not answer in time to {what}: "
+                            f"no response before --timeout ({self.deadline.seconds:g} s) ran out"
+                        ) from None
+                    raise UnreachableError(
+                        f"cannot reach the API server {self.server} to {what}: "
+                        "no response within the request timeout"
+                    ) from None
+                if isinstance(e, ssl.SSLError):
+                    raise UnreachableError(_tls_message(self.server, e)) from None
+                via = f" through the proxy {self._proxy.display}" if self._proxy else ""
+                raise UnreachableError(
+                    f"cannot reach the API server {self.server}{via} to {what}: "
+                    f"{_network_reason(e)}"
+                ) from None
+        with _ANSWERED_LOCK:
+            _ANSWERED.add(self._key)
         log.debug(
             "%s %s -> %s (%.1f ms)", method, path, status, (time.perf_counter() - started) * 1000
         )
@@ -339,21 +237,50 @@ class Api:
             )
         return self._result(status, response_headers, data, what)
 
+    def _prefix_path(self, path: str) -> str:
+        full = self._endpoint.prefix + path
+        if self._absolute:
+            return f"http://{self._endpoint.hostport}{full}"
+        return full
+
+    def _note_failure(self) -> None:
+        if self._unreached_since is None and not self.answered:
+            self._unreached_since = time.monotonic()
+
+    def grace_left(self) -> float | None:
+        """Seconds left for a server that never answered; None once it has."""
+        if self.answered:
+            return None
+        if self._unreached_since is None:
+            return NEVER_REACHED_GRACE
+        return NEVER_REACHED_GRACE - (time.monotonic() - self._unreached_since)
+
     def _exchange(
-        self, method: str, path: str, payload: bytes | None, headers: dict[str, str], timeout: float
+        self,
+        method: str,
+        url: str,
+        payload: bytes | None,
+        headers: list[tuple[str, str]],
+        timeout: float,
+        dog: transport.Watchdog,
     ) -> tuple[int, Mapping[str, str], bytes]:
         """One HTTP exchange on the kept-alive connection. A connection the server
         closed while idle fails before any answer: that one case is retried at once
         on a fresh connection (our requests are all safe to repeat)."""
         for attempt in (1, 2):
             reused = self._connection is not None
-            connection = self._connection or self._connect(timeout)
+            connection = self._connection or self._connect(timeout, dog)
             self._connection = connection
+            dog.watch(connection.raw)
+            dog.watch(connection.sock)
             try:
                 if connection.sock is not None:
                     connection.sock.settimeout(timeout)
                 connection.timeout = timeout
-                connection.request(method, path, body=payload, headers=headers)
+                connection.putrequest(method, url, skip_accept_encoding=True)
+                for name, value in headers:
+                    connection.putheader(name, value)
+                connection.endheaders(payload)
                 response = connection.getresponse()
                 data = response.read(MAX_BODY + 1)
                 if len(data) > MAX_BODY or response.will_close:
@@ -362,27 +289,35 @@ class Api:
                 return response.status, header_map, data
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self.close()
-                if not reused or attempt == 2:
+                if not reused or attempt == 2 or dog.fired:
                     raise
             except BaseException:
                 self.close()
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _connect(self, timeout: float) -> http.client.HTTPConnection:
-        if self._context is None:
-            return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
-        return _HTTPSConnection(
-            self._host,
-            self._port,
-            timeout=timeout,
-            context=self._context,
-            server_name=self._tls_server_name,
+    def _connect(self, timeout: float, dog: transport.Watchdog) -> _Connection:
+        grace = self.grace_left()
+        connect_timeout = timeout if grace is None else max(0.2, min(timeout, grace))
+        raw, sock = transport.connect(
+            self._endpoint,
+            self._proxy,
+            self._context,
+            self._tls_server_name,
+            connect_timeout,
+            timeout,
+            dog,
         )
+        connection = _Connection(self._endpoint.host, self._endpoint.port, timeout=timeout)
+        connection.sock = sock
+        connection.raw = raw
+        return connection
 
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
+            if self._connection.raw is not None:
+                self._connection.raw.close()
             self._connection = None
 
     def _result(
@@ -426,7 +361,7 @@ class Api:
 
 def _status_message(document: Any) -> str | None:
     if isinstance(document, dict) and isinstance(document.get("message"), str):
-        # One line: an RBAC escalation refusal lists the missing rules over many lines.
+        # One line: some Status messages (RBAC escalation refusals) span several.
         return " ".join(str(document["message"]).split())[:500]
     return None
 
@@ -441,9 +376,11 @@ def _retry_after(value: str | None) -> float | None:
 def _network_reason(error: BaseException) -> str:
     if isinstance(error, socket.gaierror):
         return "host name does not resolve"
+    if isinstance(error, proxies.ProxyFailure):
+        return str(error)
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(error, _ConnectTimeout):
+    if isinstance(error, transport.ConnectTimeout):
         return "connection timed out"
     if isinstance(error, TimeoutError):
         return "no response within the request timeout"
@@ -460,6 +397,12 @@ def _tls_message(server: str, error: BaseException) -> str:
     text = str(error)
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         detail = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"")
+        if "mismatch" in detail:
+            return (
+                f"TLS verification of {server} failed ({detail.rstrip('.')}): the server's "
+                "certificate is not issued for that name; check the server URL or the "
+                "cluster's tls-server-name"
+            )
         return (
             f"TLS verification of {server} failed ({detail or 'untrusted certificate'}): the "
             "server's certificate does not match the CA in the kubeconfig; fix the CA, or pass "
@@ -468,16 +411,24 @@ def _tls_message(server: str, error: BaseException) -> str:
     return f"TLS handshake with {server} failed: {text[:200]}"
 
 
-def _stop_at_deadline(deadline: Deadline) -> tenacity.stop.stop_base:
-    class StopAtDeadline(tenacity.stop.stop_base):
-        def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-            return deadline.remaining() <= _LAST_TRY
+class _Stop(tenacity.stop.stop_base):
+    """At the deadline; or, for a server that never answered, after the grace."""
 
-    return StopAtDeadline()
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        if self.api.deadline.remaining() <= _LAST_TRY:
+            return True
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome else None
+        grace = self.api.grace_left()
+        return isinstance(error, UnreachableError) and grace is not None and grace <= 0
 
 
-def _wait_for_server(deadline: Deadline) -> tenacity.wait.wait_base:
-    """Exponential backoff from 50 ms to 2 s, or the server's Retry-After, never past the deadline."""
+def _wait_for_server(api: Api) -> tenacity.wait.wait_base:
+    """Exponential backoff from 50 ms to 2 s, or the server's Retry-After, never past
+    the deadline (nor past the grace of a server that never answered)."""
     backoff = tenacity.wait_exponential(multiplier=0.05, max=2.0)
 
     class WaitForServer(tenacity.wait.wait_base):
@@ -487,12 +438,9 @@ def _wait_for_server(deadline: Deadline) -> tenacity.wait.wait_base:
             error = outcome.exception() if outcome else None
             if isinstance(error, TransientError) and error.retry_after is not None:
                 delay = error.retry_after
-            return max(0.0, min(delay, deadline.remaining() - _LAST_TRY))
+            grace = api.grace_left()
+            if grace is not None and isinstance(error, UnreachableError):
+                delay = min(delay, max(0.0, grace))
+            return max(0.0, min(delay, api.deadline.remaining() - _LAST_TRY))
 
     return WaitForServer()
-
-
-def _log_retry(retry_state: tenacity.RetryCallState) -> None:
-    error = retry_state.outcome.exception() if retry_state.outcome else None
-    delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
-    log.info("%s; retrying in %.2f s", error, delay)

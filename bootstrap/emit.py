@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -45,6 +46,8 @@ class Issued:
     expires_at: str | None = None  # RFC 3339, for short-lived (TokenRequest) tokens
     identity_checked: bool = True  # False: the server would not say who the token is
     powers: tuple[str, ...] | None = None  # what it can do (see powers.py); None: not checked
+    tls_server_name: str | None = None  # the kubeconfig's tls-server-name, carried over
+    proxy_url: str | None = None  # the kubeconfig's proxy-url, carried over
 
     def __repr__(self) -> str:
         return f"Issued(cluster={self.cluster!r}, identity={self.identity!r}, token=<redacted>)"
@@ -61,22 +64,64 @@ def sh_quote(value: str) -> str:
 
 
 def variables(issued: Issued, cacert: Path | None, prefix: str = "") -> dict[str, str]:
-    """The variables every shell-ish format carries, in order, named PREFIX + NAME."""
+    """The variables every shell-ish format carries, in order (docs/compatibility.md),
+    named PREFIX + NAME (--env-prefix)."""
     values = {"APISERVER": issued.server, "TOKEN": issued.token}
     if cacert is not None:
         values["CACERT"] = str(cacert)
     values["NAMESPACE"] = issued.namespace
     if issued.expires_at:
         values["EXPIRES_AT"] = issued.expires_at
+    if issued.tls_server_name:
+        connect_to, url = curl_tls_name(issued.server, issued.tls_server_name)
+        values["TLS_SERVER_NAME"] = issued.tls_server_name
+        values["CURL_CONNECT_TO"] = connect_to
+        values["CURL_APISERVER"] = url
+    if issued.proxy_url:
+        values["HTTPS_PROXY"] = shell_proxy(issued.proxy_url)
     return {prefix + key: value for key, value in values.items()}
+
+
+def curl_tls_name(server: str, tls_server_name: str) -> tuple[str, str]:
+    """curl cannot set SNI apart from the URL's host: the URL names the TLS name and
+    `--connect-to NAME:PORT:HOST:PORT` sends the connection to the real server."""
+    parts = urlsplit(server)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    name = f"[{tls_server_name}]" if ":" in tls_server_name else tls_server_name
+    url = f"{parts.scheme}://{name}:{port}{parts.path.rstrip('/')}"
+    return f"{name}:{port}:{host}:{port}", url
+
+
+def shell_proxy(proxy_url: str) -> str:
+    """client-go lets a SOCKS5 proxy resolve the server's name; curl and most other
+    tools do that for socks5h:// only."""
+    if proxy_url.lower().startswith("socks5://"):
+        return "socks5h://" + proxy_url[len("socks5://") :]
+    return proxy_url
+
+
+def curl_command(issued: Issued, prefix: str = "") -> str:
+    """The curl command that fits an env file (documented in docs/compatibility.md)."""
+    p = prefix
+    auth = f'-H "Authorization: Bearer ${p}TOKEN" --cacert "${p}CACERT"'
+    if issued.proxy_url and p:
+        # curl reads HTTPS_PROXY by itself, but not a prefixed one.
+        auth += f' --proxy "${p}HTTPS_PROXY"'
+    if (issued.proxy_url or "").lower().startswith("https://"):
+        # Go verifies an https proxy with the cluster's CA too; curl needs to be told.
+        auth += f' --proxy-cacert "${p}CACERT"'
+    if issued.tls_server_name:
+        return f'curl --connect-to "${p}CURL_CONNECT_TO" "${p}CURL_APISERVER/api" {auth}'
+    return f'curl "${p}APISERVER/api" {auth}'
 
 
 def render_env(issued: Issued, cacert: Path | None, prefix: str = "") -> str:
     lines = [
         f"# bootstrap-token: {_printable(issued.identity)} on cluster {_printable(issued.cluster)}",
         "# Use: source this file, then",
-        f'#   curl "${prefix}APISERVER/api" -H "Authorization: Bearer ${prefix}TOKEN" '
-        f'--cacert "${prefix}CACERT"',
+        f"#   {curl_command(issued, prefix)}",
     ]
     lines += [f"export {k}={sh_quote(v)}" for k, v in variables(issued, cacert, prefix).items()]
     return "\n".join(lines) + "\n"
@@ -136,6 +181,8 @@ def render_json(issued: Issued, cacert: Path | None) -> str:
         "ca_crt": issued.ca_pem.decode("ascii", "replace") if issued.ca_pem else None,
         "expires_at": issued.expires_at,
         "powers": list(issued.powers) if issued.powers is not None else None,
+        "tls_server_name": issued.tls_server_name,
+        "proxy_url": issued.proxy_url,
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -146,6 +193,10 @@ def kubeconfig_entries(issued: Issued) -> dict[str, Any]:
         cluster["insecure-skip-tls-verify"] = True
     elif issued.ca_pem:
         cluster["certificate-authority-data"] = base64.b64encode(issued.ca_pem).decode()
+    if issued.tls_server_name:
+        cluster["tls-server-name"] = issued.tls_server_name
+    if issued.proxy_url:
+        cluster["proxy-url"] = issued.proxy_url
     name = issued.entry_name
     return {
         "clusters": [{"name": issued.cluster, "cluster": cluster}],

@@ -107,7 +107,7 @@ def _from_variables(text: str, base: Path, kind: str, prefix: str | None) -> Fil
         token=token,
         ca_file=str(base / cacert) if cacert else None,
         tls_server_name=get("TLS_SERVER_NAME"),
-        proxy_url=get("PROXY_URL") or get("HTTPS_PROXY"),
+        proxy_url=get("HTTPS_PROXY"),
         namespace=get("NAMESPACE"),
         expires_at=get("EXPIRES_AT"),
     )

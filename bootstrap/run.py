@@ -14,12 +14,12 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from bootstrap import emit, files, redact
-from bootstrap.client import Api, Credentials, Deadline, credentials_for
+from bootstrap.client import Api, Credentials, Deadline
 from bootstrap.errors import ConfigError, UsageError
 from bootstrap.kubeconfig import Kubeconfig, default_paths
 from bootstrap.manifests import role_name_problem
@@ -39,6 +39,7 @@ class Options:
     context: str | None = None
     kubeconfig: str | None = None
     namespace: str = "default"
+    namespace_flag: bool = True  # False: -n not given, the context's namespace applies
     service_account: str = "default"
     secret: str | None = None  # default: <service-account>-token
     format: str = "env"
@@ -170,13 +171,39 @@ def load_target(options: Options, environ: Mapping[str, str], home: Path) -> Tar
     return select(load_kubeconfig(options, environ, home), options.cluster, options.context)
 
 
+def with_context_namespace(options: Options, target: Target) -> Options:
+    """Without -n, the context's namespace (as kubectl), else `default`."""
+    if options.namespace_flag or not target.namespace:
+        return options
+    try:
+        validate_name(target.namespace, "namespace")
+    except UsageError as e:
+        raise ConfigError(f"context {target.context!r}: {e}") from None
+    return replace(options, namespace=target.namespace)
+
+
 def skips_tls_verification(options: Options, target: Target) -> bool:
     """--insecure-skip-tls-verify, or the kubeconfig's own insecure-skip-tls-verify."""
     return options.insecure_skip_tls_verify or target.insecure
 
 
+PLAIN_HTTP_WARNING = (
+    "warning: %s is plain http: the %s travel%s unencrypted; anyone on the network path can read %s"
+)
+
+
 def admin_api(options: Options, target: Target, deadline: Deadline) -> Api:
     """The bootstrap credentials, talking to the cluster (or to --server)."""
+    from bootstrap.credentials import credentials_for
+    from bootstrap.exec_plugin import cluster_info
+    from bootstrap.transport import parse_server
+
+    server = options.server or target.server
+    if options.server:
+        try:
+            parse_server(options.server.rstrip("/"))
+        except ValueError as e:
+            raise UsageError(f"--server {options.server!r} is not a valid URL: {e}") from None
     insecure = skips_tls_verification(options, target)
     if insecure:
         log.warning(
@@ -184,14 +211,21 @@ def admin_api(options: Options, target: Target, deadline: Deadline) -> Api:
             "read the token",
             target.server,
         )
+    if server.startswith("http://"):
+        log.warning(PLAIN_HTTP_WARNING, server.rstrip("/"), "bootstrap credentials", "", "them")
+    info = None
+    if target.user.get("exec"):
+        info = cluster_info(target.cluster_entry, server, _kubeconfig_ca(target))
     return Api(
-        options.server or target.server,
-        credentials_for(target),
+        server,
+        credentials_for(target.user, target.user_name, deadline, info),
         deadline,
         ca_data=target.ca_data,
         ca_file=target.ca_file,
         insecure=insecure,
         tls_server_name=target.tls_server_name,
+        # The cluster's proxy-url is for the cluster's server, not for --server.
+        proxy_url=None if options.server else target.proxy_url,
         who=f"user {target.user_name!r} (context {target.context!r})",
     )
 
@@ -252,6 +286,8 @@ def issue(
         expires_at=expires_at,
         identity_checked=identity is not None,
         powers=powers,
+        tls_server_name=target.tls_server_name,
+        proxy_url=target.proxy_url,
     )
 
 
@@ -280,6 +316,8 @@ def _verify(
             ", ".join(options.audiences),
         )
         return None, None
+    if target.server.startswith("http://"):
+        log.warning(PLAIN_HTTP_WARNING, target.server, "new token", "s", "it")
     as_sa = Api(
         target.server,
         Credentials(token=token),
@@ -287,6 +325,7 @@ def _verify(
         ca_data=ca_pem,
         insecure=insecure,
         tls_server_name=target.tls_server_name,
+        proxy_url=target.proxy_url,
         who="the new token",
     )
     identity = verify(as_sa, ns, sa)

@@ -15,7 +15,10 @@ CTX                    CTX exists but uses another cluster         error naming 
 CTX                    CTX does not exist                          error listing contexts for NAME
 =====================  ==========================================  =================================
 
-A cluster without `server`, or a context naming a missing user, is an error too.
+A cluster without `server`, a server that is not a valid URL (`https://h:99999`,
+`https://[::1`), a `proxy-url` that is not http, https or socks5, `insecure-skip-tls-verify` together
+with a CA (kubectl refuses that combination), or a context
+naming a missing user, is an error too.
 Context names and cluster names are different things; messages say which is which.
 """
 
@@ -23,11 +26,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bootstrap.errors import ConfigError, UsageError
 from bootstrap.kubeconfig import Kubeconfig, data_field
+from bootstrap.proxies import parse_proxy_url
+from bootstrap.transport import parse_server
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
@@ -48,6 +53,9 @@ class Target:
     ca_file: str | None  # path from certificate-authority (absolute)
     insecure: bool  # insecure-skip-tls-verify set in the kubeconfig
     tls_server_name: str | None
+    proxy_url: str | None = None
+    namespace: str | None = None  # the context's namespace, used when -n is not given
+    cluster_entry: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def select(config: Kubeconfig, cluster: str, context: str | None = None) -> Target:
@@ -63,6 +71,32 @@ def select(config: Kubeconfig, cluster: str, context: str | None = None) -> Targ
     server = body.get("server")
     if not isinstance(server, str) or not server:
         raise ConfigError(f"cluster {cluster!r} has no server in the kubeconfig")
+    try:
+        parse_server(server.rstrip("/"))
+    except ValueError as e:
+        raise ConfigError(
+            f"cluster {cluster!r}: server {server!r} is not a valid URL: {e}"
+        ) from None
+    ca_keys = [k for k in ("certificate-authority-data", "certificate-authority") if body.get(k)]
+    if len(ca_keys) == 2:
+        raise ConfigError(
+            f"cluster {cluster!r}: certificate-authority-data and certificate-authority are both "
+            "specified; kubectl refuses that too: keep one"
+        )
+    if body.get("insecure-skip-tls-verify") is True and ca_keys:
+        raise ConfigError(
+            f"cluster {cluster!r}: specifying a root certificates file with the insecure flag "
+            f"is not allowed (kubectl refuses it too): drop insecure-skip-tls-verify or "
+            f"{ca_keys[0]}"
+        )
+    proxy_url = _optional_str(body.get("proxy-url"))
+    if proxy_url is not None:
+        try:
+            parse_proxy_url(proxy_url)
+        except ValueError as e:
+            raise ConfigError(
+                f"cluster {cluster!r}: error parsing proxy-url {proxy_url!r}: {e}"
+            ) from None
 
     candidates = sorted(n for n, c in config.contexts.items() if c.get("cluster") == cluster)
     if context is not None:
@@ -112,6 +146,9 @@ def select(config: Kubeconfig, cluster: str, context: str | None = None) -> Targ
         ca_file=_optional_str(body.get("certificate-authority")),
         insecure=body.get("insecure-skip-tls-verify") is True,
         tls_server_name=_optional_str(body.get("tls-server-name")),
+        proxy_url=proxy_url,
+        namespace=_optional_str(config.contexts[chosen].get("namespace")),
+        cluster_entry=body,
     )
 
 

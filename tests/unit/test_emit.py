@@ -17,6 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bootstrap import emit
 from bootstrap.emit import (
     Issued,
     github_mask,
@@ -206,6 +207,8 @@ def test_render_json() -> None:
         "expires_at": None,
         "identity_checked": True,
         "powers": None,
+        "tls_server_name": None,
+        "proxy_url": None,
     }
 
 
@@ -462,3 +465,73 @@ def test_merge_into_an_empty_file() -> None:
     merged = load(render_kubeconfig(ISSUED, {}))
     assert merged["current-context"] == ISSUED.entry_name
     assert [c["name"] for c in merged["clusters"]] == ["dev"]
+
+
+# --- tls-server-name and proxy-url carried into every output (docs/compatibility.md) ----
+
+ROUTED = replace(
+    ISSUED,
+    server="https://10.1.2.3:6443/prefix",
+    tls_server_name="kubernetes",
+    proxy_url="socks5://proxy.corp:1080",
+)
+
+
+def test_env_carries_tls_server_name_curl_helpers_and_proxy() -> None:
+    values = emit.variables(ROUTED, Path("/out/dev.ca.crt"))
+    assert list(values) == [
+        "APISERVER",
+        "TOKEN",
+        "CACERT",
+        "NAMESPACE",
+        "TLS_SERVER_NAME",
+        "CURL_CONNECT_TO",
+        "CURL_APISERVER",
+        "HTTPS_PROXY",
+    ]
+    assert values["TLS_SERVER_NAME"] == "kubernetes"
+    assert values["CURL_CONNECT_TO"] == "kubernetes:6443:10.1.2.3:6443"
+    assert values["CURL_APISERVER"] == "https://kubernetes:6443/prefix"
+    assert values["HTTPS_PROXY"] == "socks5h://proxy.corp:1080"
+    text = render_env(ROUTED, Path("/out/dev.ca.crt"))
+    assert (
+        '#   curl --connect-to "$CURL_CONNECT_TO" "$CURL_APISERVER/api" '
+        '-H "Authorization: Bearer $TOKEN" --cacert "$CACERT"\n'
+    ) in text
+    assert "export HTTPS_PROXY='socks5h://proxy.corp:1080'\n" in text
+
+
+def test_env_without_them_is_unchanged() -> None:
+    values = emit.variables(ISSUED, Path("/out/dev.ca.crt"))
+    assert list(values) == ["APISERVER", "TOKEN", "CACERT", "NAMESPACE"]
+    assert '#   curl "$APISERVER/api" -H "Authorization: Bearer $TOKEN"' in render_env(ISSUED, None)
+
+
+def test_curl_helpers_with_ipv6_and_default_port() -> None:
+    assert emit.curl_tls_name("https://[fd00::1]", "api.internal") == (
+        "api.internal:443:[fd00::1]:443",
+        "https://api.internal:443",
+    )
+    assert emit.shell_proxy("http://user:pw@p:3128") == "http://user:pw@p:3128"
+
+
+def test_json_and_kubeconfig_carry_them() -> None:
+    document = json.loads(render_json(ROUTED, None))
+    assert document["tls_server_name"] == "kubernetes"
+    assert document["proxy_url"] == "socks5://proxy.corp:1080"
+    cluster = yaml.safe_load(render_kubeconfig(ROUTED))["clusters"][0]["cluster"]
+    assert cluster["tls-server-name"] == "kubernetes"
+    assert cluster["proxy-url"] == "socks5://proxy.corp:1080"
+    assert base64.b64decode(cluster["certificate-authority-data"]) == CA_PEM
+    dotenv = emit.render_dotenv(ROUTED, None)
+    assert "TLS_SERVER_NAME=kubernetes\n" in dotenv
+    assert "HTTPS_PROXY=socks5h://proxy.corp:1080\n" in dotenv
+
+
+def test_https_proxy_needs_the_proxy_ca_in_the_curl_command() -> None:
+    behind = replace(ISSUED, proxy_url="https://proxy.corp:3129")
+    assert render_env(behind, Path("/out/dev.ca.crt")).splitlines()[2] == (
+        '#   curl "$APISERVER/api" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT" '
+        '--proxy-cacert "$CACERT"'
+    )
+    assert "--proxy-cacert" not in render_env(replace(ISSUED, proxy_url="http://p:3128"), None)

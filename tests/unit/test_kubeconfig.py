@@ -53,10 +53,18 @@ def test_explicit_missing_path_is_a_config_error(tmp_path: Path) -> None:
     assert e.value.exit_code == 3
 
 
-def test_explicit_path_expands_tilde(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_tilde_expansion_as_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl --kubeconfig '~/kc' says "stat ~/kc: no such file": the shell expands ~."""
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
     write(tmp_path / "kc", {})
-    assert default_paths("~/kc", {}, Path("/nonexistent")) == [tmp_path / "kc"]
+    with pytest.raises(ConfigError) as e:
+        default_paths("~/kc", {}, Path("/nonexistent"))
+    assert str(e.value) == (
+        "kubeconfig ~/kc does not exist (from --kubeconfig); kubectl does not expand ~ either: "
+        "let the shell do it"
+    )
+    assert default_paths(None, {"KUBECONFIG": "~/kc"}, tmp_path) == [Path("~/kc")]
 
 
 def test_kubeconfig_env_lists_several_files_in_order(tmp_path: Path) -> None:
@@ -336,3 +344,106 @@ def test_tilde_of_an_unknown_user(tmp_path: Path, where: str) -> None:
             Kubeconfig.from_files([path])
     except ConfigError:
         pass
+
+
+# --- input kubectl reads, and bombs it refuses ------------------------------------------
+
+
+def test_alias_bomb_is_refused_quickly() -> None:
+    import time
+
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [{','.join([f'*{previous}'] * 9)}]")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="excessive aliasing"):
+        parse("\n".join(lines), Path("bomb"))
+    assert time.monotonic() - started < 1
+
+
+def test_a_few_aliases_are_fine() -> None:
+    text = "users:\n- name: a\n  user: &u {token: x}\n- name: b\n  user: *u\n"
+    assert parse(text, Path("k"))["users"][1]["user"] == {"token": "x"}
+
+
+def test_depth_and_size_limits() -> None:
+    with pytest.raises(ConfigError, match="nested deeper than 100 levels"):
+        parse("a: " + "[" * 150 + "]" * 150, Path("deep"))
+    with pytest.raises(ConfigError, match="larger than 16 MiB"):
+        parse("#" * (16 * 1024 * 1024 + 1), Path("big"))
+
+
+def test_tab_indented_json_is_read_as_kubectl_does() -> None:
+    text = '{\n\t"clusters": [\n\t\t{"name": "c", "cluster": {"server": "https://h"}}\n\t]\n}\n'
+    assert parse(text, Path("k.json"))["clusters"][0]["name"] == "c"
+
+
+def test_base64_wrapped_over_lines_like_go() -> None:
+    from bootstrap.kubeconfig import data_field
+
+    assert data_field("QUJD\nREVG\r\n", "x") == b"ABCDEF"
+    with pytest.raises(ConfigError, match="x is not valid base64"):
+        data_field("QUJD REVG", "x")
+
+
+def test_relative_exec_command_with_a_separator_is_relative_to_its_file(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "config"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "users": [
+                    {"name": "rel", "user": {"exec": {"command": "./bin/plugin"}}},
+                    {"name": "path", "user": {"exec": {"command": "gke-gcloud-auth-plugin"}}},
+                ]
+            }
+        )
+    )
+    config = Kubeconfig.from_files([path])
+    assert config.users["rel"]["exec"]["command"] == str(tmp_path / "conf" / "bin" / "plugin")
+    assert config.users["path"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_utf8_and_utf16_with_bom_are_read(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "config"
+    path.write_bytes("clusters:\n- name: ünï\n  cluster: {server: https://h}\n".encode(encoding))
+    assert list(Kubeconfig.from_files([path]).clusters) == ["ünï"]
+
+
+def test_tilde_in_a_kubeconfig_path_is_not_the_home(tmp_path: Path) -> None:
+    """client-go never expands ~ in kubeconfig entries: it is a relative path."""
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump({"users": [{"name": "u", "user": {"tokenFile": "~/token"}}]}))
+    config = Kubeconfig.from_files([path])
+    assert config.users["u"]["tokenFile"] == str(tmp_path / "~" / "token")
+
+
+@pytest.mark.parametrize(
+    ("section", "body", "message"),
+    [
+        ("users", {"token": 12345}, "users entry 'x': token must be a string, not int"),
+        ("users", {"as-groups": "devs"}, "as-groups must be a list, not str"),
+        ("users", {"exec": {"args": "x"}}, "exec args must be a list, not str"),
+        ("users", {"exec": {"args": [1]}}, "every exec args item must be a string"),
+        ("clusters", {"insecure-skip-tls-verify": "true"}, "must be true or false, not str"),
+        ("contexts", {"namespace": 7}, "contexts entry 'x': namespace must be a string, not int"),
+    ],
+)
+def test_fields_of_the_wrong_type_are_refused_as_by_kubectl(
+    tmp_path: Path, section: str, body: dict[str, object], message: str
+) -> None:
+    key = {"users": "user", "clusters": "cluster", "contexts": "context"}[section]
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump({section: [{"name": "x", key: body}]}))
+    with pytest.raises(ConfigError) as e:
+        Kubeconfig.from_files([path])
+    assert str(e.value).startswith(f"kubeconfig {path}: {section} entry 'x': ")
+    assert message in str(e.value)
+
+
+def test_unknown_fields_and_nulls_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    body = {"server": "https://h", "tls-server-name": None, "future-field": {"x": 1}}
+    path.write_text(yaml.safe_dump({"clusters": [{"name": "c", "cluster": body}]}))
+    assert Kubeconfig.from_files([path]).clusters["c"]["future-field"] == {"x": 1}

@@ -3,7 +3,6 @@ name validation, and the --list-clusters table."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
@@ -190,9 +189,9 @@ def test_context_name_passed_as_cluster_gets_a_hint() -> None:
 
 @pytest.mark.parametrize("body", [{}, {"server": ""}, {"server": 6443}, {"server": None}])
 def test_cluster_without_server(body: dict[str, Any]) -> None:
-    config = kubeconfig({"dev": body}, {"c": {"cluster": "dev", "user": "admin"}})
-    with pytest.raises(ConfigError, match="cluster 'dev' has no server"):
-        select(config, "dev")
+    # A server of the wrong type is refused while loading, as kubectl's typed decoding does.
+    with pytest.raises(ConfigError, match=r"cluster 'dev' has no server|server must be a string"):
+        select(kubeconfig({"dev": body}, {"c": {"cluster": "dev", "user": "admin"}}), "dev")
 
 
 def test_context_naming_a_missing_user() -> None:
@@ -204,12 +203,11 @@ def test_context_naming_a_missing_user() -> None:
 
 @pytest.mark.parametrize("user", [None, "", 5])
 def test_context_naming_no_user(user: object) -> None:
-    config = two_clusters({"dev-x": {"cluster": "dev", "user": user}})
-    with pytest.raises(ConfigError, match="context 'dev-x' names no user"):
-        select(config, "dev")
+    with pytest.raises(ConfigError, match=r"context 'dev-x' names no user|user must be a string"):
+        select(two_clusters({"dev-x": {"cluster": "dev", "user": user}}), "dev")
 
 
-@pytest.mark.parametrize("data", ["not base64!", "QUJD\n", "QUJ", "ünïcode"])
+@pytest.mark.parametrize("data", ["not base64!", "QUJD QUJD", "QUJ", "ünïcode", "QUJD\t"])
 def test_invalid_base64_in_certificate_authority_data(data: str) -> None:
     config = two_clusters(
         {"dev-admin": {"cluster": "dev", "user": "admin"}}, **{"certificate-authority-data": data}
@@ -220,11 +218,15 @@ def test_invalid_base64_in_certificate_authority_data(data: str) -> None:
 
 
 def test_certificate_authority_data_not_a_string() -> None:
-    config = two_clusters(
-        {"dev-admin": {"cluster": "dev", "user": "admin"}}, **{"certificate-authority-data": 12}
+    with pytest.raises(ConfigError) as e:
+        two_clusters(
+            {"dev-admin": {"cluster": "dev", "user": "admin"}},
+            **{"certificate-authority-data": 12},
+        )
+    assert str(e.value) == (
+        "kubeconfig /home/me/.kube/config: clusters entry 'dev': certificate-authority-data "
+        "must be a string, not int"
     )
-    with pytest.raises(ConfigError, match="must be a string"):
-        select(config, "dev")
 
 
 # --- the resolved target ---------------------------------------------------------------
@@ -235,7 +237,6 @@ def test_target_fields() -> None:
         {"dev-admin": {"cluster": "dev", "user": "admin"}},
         **{
             "server": "https://dev:6443///",
-            "certificate-authority-data": base64.b64encode(CA_PEM).decode(),
             "certificate-authority": "pki/ca.crt",
             "tls-server-name": "kubernetes",
         },
@@ -247,14 +248,24 @@ def test_target_fields() -> None:
         context="dev-admin",
         user_name="admin",
         user=config.users["admin"],
-        ca_data=CA_PEM,
+        ca_data=None,
         ca_file="/home/me/.kube/pki/ca.crt",
         insecure=False,
         tls_server_name="kubernetes",
     )
 
 
-@pytest.mark.parametrize(("value", "expected"), [(True, True), ("true", False), (None, False)])
+def test_insecure_as_a_string_is_refused_as_by_kubectl() -> None:
+    with pytest.raises(
+        ConfigError, match="insecure-skip-tls-verify must be true or false, not str"
+    ):
+        two_clusters(
+            {"dev-admin": {"cluster": "dev", "user": "admin"}},
+            **{"insecure-skip-tls-verify": "true"},
+        )
+
+
+@pytest.mark.parametrize(("value", "expected"), [(True, True), (False, False), (None, False)])
 def test_insecure_only_when_literally_true(value: object, expected: bool) -> None:
     config = two_clusters(
         {"dev-admin": {"cluster": "dev", "user": "admin"}},
@@ -342,3 +353,65 @@ def test_render_table_aligns_columns() -> None:
 def test_render_table_header_wider_than_names() -> None:
     assert render_table([("a", "s")]) == "CLUSTER  SERVER\na        s\n"
     assert render_table([]) == "CLUSTER  SERVER\n"
+
+
+# --- what the connection needs: URL checks, proxy-url, the context's namespace ----------
+
+
+@pytest.mark.parametrize(
+    ("server", "reason"),
+    [
+        ("https://dev:99999", "the port is not a number from 1 to 65535"),
+        ("https://dev:abc", "the port is not a number from 1 to 65535"),
+        ("https://[::1", "unclosed '['"),
+    ],
+)
+def test_malformed_server_is_a_config_error_naming_the_field(server: str, reason: str) -> None:
+    config = two_clusters({"dev-admin": {"cluster": "dev", "user": "admin"}}, server=server)
+    with pytest.raises(ConfigError) as e:
+        select(config, "dev")
+    assert str(e.value) == f"cluster 'dev': server {server!r} is not a valid URL: " + (
+        reason if reason != "unclosed '['" else str(e.value).split("valid URL: ")[1]
+    )
+    assert reason in str(e.value)
+
+
+def test_proxy_url_is_checked_and_carried() -> None:
+    contexts = {"dev-admin": {"cluster": "dev", "user": "admin", "namespace": "team"}}
+    target = select(two_clusters(contexts, **{"proxy-url": "socks5://p:1080"}), "dev")
+    assert (target.proxy_url, target.namespace) == ("socks5://p:1080", "team")
+    assert target.cluster_entry["proxy-url"] == "socks5://p:1080"
+    with pytest.raises(ConfigError) as e:
+        select(two_clusters(contexts, **{"proxy-url": "ftp://p:21"}), "dev")
+    assert str(e.value) == (
+        "cluster 'dev': error parsing proxy-url 'ftp://p:21': unsupported scheme 'ftp', "
+        "must be http, https, or socks5"
+    )
+
+
+def test_no_namespace_in_the_context() -> None:
+    target = select(two_clusters({"dev-admin": {"cluster": "dev", "user": "admin"}}), "dev")
+    assert target.namespace is None
+
+
+def test_insecure_together_with_a_ca_is_refused_as_by_kubectl() -> None:
+    config = two_clusters(
+        {"dev-admin": {"cluster": "dev", "user": "admin"}},
+        **{"insecure-skip-tls-verify": True, "certificate-authority-data": "QUJD"},
+    )
+    with pytest.raises(ConfigError) as e:
+        select(config, "dev")
+    assert str(e.value) == (
+        "cluster 'dev': specifying a root certificates file with the insecure flag is not "
+        "allowed (kubectl refuses it too): drop insecure-skip-tls-verify or "
+        "certificate-authority-data"
+    )
+
+
+def test_ca_data_and_file_both_set_is_refused_as_by_kubectl() -> None:
+    config = two_clusters(
+        {"dev-admin": {"cluster": "dev", "user": "admin"}},
+        **{"certificate-authority": "/ca.crt", "certificate-authority-data": "QUJD"},
+    )
+    with pytest.raises(ConfigError, match="certificate-authority-data and certificate-authority"):
+        select(config, "dev")
