@@ -7,6 +7,7 @@
     scripts/mutation --show bootstrap/target.py#12
                                               run one mutant with pytest's output shown
     scripts/mutation --json out.json          also write every result as JSON
+    scripts/mutation --survivors-of out.json  rerun only the survivors of that run
 
 Exit status: 0 when every module reaches --fail-under (default 0: report only), 1
 otherwise. Survivors listed in scripts/mutation_lib/equivalent.txt are known
@@ -20,6 +21,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -80,14 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         for m in mutants:
             print(f"{m.ident}  {m.module}:{m.site.lineno} [{m.site.kind}] {m.site.description}")
         return 0
+    to_run = mutants
+    if args.survivors_of:
+        to_run = _carry_over(mutants, Path(args.survivors_of))
     tests = (ROOT / args.tests).resolve()
-    print(f"mutation: {len(mutants)} mutants in {len(modules)} modules; tracing {args.tests} ...")
+    print(f"mutation: {len(to_run)} mutants to run in {len(modules)} modules; tracing {args.tests}")
     sys.stdout.flush()
     runner.warm_up(tests)
     # Every product file is traced, so one cached trace serves any choice of modules.
     files = {str(p.resolve()) for p in (ROOT / "bootstrap").rglob("*.py")}
     trace = runner.trace(tests, files, _trace_cache(tests))
-    _run(mutants, trace, args)
+    _run(to_run, trace, args)
     equivalent = _equivalent_keys()
     ok = _report(modules, mutants, equivalent, args.fail_under)
     if args.json:
@@ -131,6 +136,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true", help="list mutants, run nothing")
     parser.add_argument("--show", metavar="MODULE#N", help="run one mutant, show pytest output")
     parser.add_argument("--json", metavar="PATH", help="write all results as JSON")
+    parser.add_argument(
+        "--survivors-of",
+        metavar="JSON",
+        help="rerun only what survived in an earlier --json report; keep its kills",
+    )
     parser.add_argument("--fail-under", type=float, default=0.0, metavar="PERCENT")
     return parser
 
@@ -154,6 +164,20 @@ def _mutants(module: str, args: argparse.Namespace) -> list[Mutant]:
     return found
 
 
+def _carry_over(mutants: list[Mutant], previous: Path) -> list[Mutant]:
+    """Take the outcome of every mutant a previous --json run killed (tests are only
+    ever added, so a killed mutant stays killed) and return the ones left to run."""
+    before = {(r["id"], r["mutation"]): r["outcome"] for r in json.loads(previous.read_text())}
+    left = []
+    for m in mutants:
+        outcome = before.get((m.ident, m.site.description))
+        if outcome in (runner.KILLED, runner.TIMEOUT):
+            m.outcome = outcome
+        else:
+            left.append(m)
+    return left
+
+
 def _trace_cache(tests: Path) -> Path:
     """Tracing costs about a minute: keep it while neither the code nor the tests change."""
     digest = hashlib.sha256()
@@ -166,7 +190,7 @@ def _trace_cache(tests: Path) -> Path:
 
 def _run(mutants: list[Mutant], trace: runner.Trace, args: argparse.Namespace) -> None:
     jobs = max(1, min(args.jobs, MAX_JOBS))
-    every_test = trace.ordered(trace.durations)
+    at_import = {m.module: _tests_of_module(m.module, trace) for m in mutants}
     pending = list(reversed(mutants))
     running: dict[int, tuple[Mutant, runner.Job]] = {}
     done = 0
@@ -175,7 +199,7 @@ def _run(mutants: list[Mutant], trace: runner.Trace, args: argparse.Namespace) -
             m = pending.pop()
             path = str((ROOT / m.module).resolve())
             if m.site.module_level:
-                order = every_test
+                order = at_import[m.module]
             else:
                 lines = {m.site.stmt_lineno, *range(m.site.lineno, m.site.end_lineno + 1)}
                 order = trace.ordered(trace.tests_for(path, lines))
@@ -193,7 +217,7 @@ def _run(mutants: list[Mutant], trace: runner.Trace, args: argparse.Namespace) -
                 continue
             name = m.module.removesuffix(".py").replace("/", ".")
             budget = 3 * sum(trace.durations.get(t, 0.0) for t in order) + 15
-            body = runner.mutant_body(name, path, code, ROOT, order)
+            body = runner.mutant_body(name, path, code, ROOT, order, not m.site.module_level)
             job = runner.start(body, timeout=budget, quiet=not args.show)
             running[job.pid] = (m, job)
         for pid, (m, job) in list(running.items()):
@@ -208,6 +232,20 @@ def _run(mutants: list[Mutant], trace: runner.Trace, args: argparse.Namespace) -
                 print(f"  [{done}/{len(mutants)}] {m.outcome}: {m.ident} {m.site.description}")
                 sys.stdout.flush()
         time.sleep(0.01)
+
+
+def _tests_of_module(module: str, trace: runner.Trace) -> list[str]:
+    """For a mutant that runs at import (a constant, a pattern, a class attribute):
+    every test that ran any line of the module, and every test in a file that
+    imports it (e.g. `EXIT_CODES` is read by cli.py, not by errors.py)."""
+    path = str((ROOT / module).resolve())
+    tests = trace.tests_for(path, trace.lines.get(path, {}))
+    name = Path(module).stem
+    imports = re.compile(rf"\bbootstrap\.{name}\b|^from bootstrap import .*\b{name}\b", re.M)
+    for test_file in {t.split("::", 1)[0] for t in trace.durations}:
+        if imports.search((ROOT / test_file).read_text(encoding="utf-8")):
+            tests |= {t for t in trace.durations if t.startswith(test_file + "::")}
+    return trace.ordered(tests)
 
 
 def _equivalent_keys() -> set[str]:

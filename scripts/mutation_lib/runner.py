@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import CodeType, FrameType, ModuleType
+from types import CodeType, FrameType, FunctionType, ModuleType
 from typing import Any
 
 SURVIVED, KILLED, TIMEOUT, ERROR = "survived", "killed", "timeout", "error"
@@ -131,9 +131,9 @@ def warm_up(tests: Path) -> None:
     """Import pytest and everything the tests import, once, in the parent."""
     import pytest
 
+    _hypothesis_profile()  # before the test modules build their settings
     with _quiet():
         pytest.main([str(tests), "--collect-only", "-q", "-p", "no:cacheprovider"])
-    _purge()
 
 
 def trace(tests: Path, files: set[str], out: Path) -> Trace:
@@ -145,6 +145,7 @@ def trace(tests: Path, files: set[str], out: Path) -> Trace:
     def child() -> int:
         import pytest
 
+        _purge()  # re-import under the tracer, so module-level lines are seen too
         tracer = _Tracer(files)
         code = pytest.main([str(tests), "-q", "-p", "no:cacheprovider"], plugins=[tracer])
         data = {
@@ -213,7 +214,6 @@ def start(body: Callable[[], int], timeout: float | None, quiet: bool) -> Job:
                 os.dup2(devnull, 2)
             if timeout is not None:
                 signal.alarm(max(1, int(timeout)))
-            _purge()
             _hypothesis_profile()
             code = body()
         except BaseException:  # a forked child must never return into the parent's loop
@@ -226,17 +226,63 @@ def start(body: Callable[[], int], timeout: float | None, quiet: bool) -> Job:
 
 
 def mutant_body(
-    module: str, path: str, code: CodeType, root: Path, order: Sequence[str]
+    module: str, path: str, code: CodeType, root: Path, order: Sequence[str], in_place: bool
 ) -> Callable[[], int]:
+    """In place: swap the `__code__` of the module's functions (the tests already hold
+    them, so nothing is re-imported). Otherwise (a mutant that runs at import: a
+    constant, a regex, a class body) the module is served fresh by a finder."""
+
     def body() -> int:
         import pytest
 
-        sys.meta_path.insert(0, _MutantFinder(module, path, code))
+        if in_place and module in sys.modules:
+            _patch_functions(sys.modules[module], code)
+        else:
+            _purge()
+            sys.meta_path.insert(0, _MutantFinder(module, path, code))
         files = sorted({str(root / n.split("::", 1)[0]) for n in order})
         args = [*files, "-x", "-q", "-p", "no:cacheprovider", "--rootdir", str(root)]
         return int(pytest.main(args, plugins=[_Select(order)]))
 
     return body
+
+
+def _patch_functions(module: ModuleType, code: CodeType) -> None:
+    functions = {f.__code__.co_qualname: f for f in _functions(module)}
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        for const in current.co_consts:
+            if isinstance(const, CodeType):
+                target = functions.get(const.co_qualname)
+                if target is not None and len(const.co_freevars) == len(
+                    target.__code__.co_freevars
+                ):
+                    target.__code__ = const
+                else:
+                    stack.append(const)
+
+
+def _functions(module: ModuleType) -> list[FunctionType]:
+    found: list[FunctionType] = []
+    pending: list[object] = list(vars(module).values())
+    seen: set[int] = set()
+    while pending:
+        obj = pending.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, staticmethod | classmethod):
+            pending.append(obj.__func__)
+        elif isinstance(obj, property):
+            pending.extend([obj.fget, obj.fset, obj.fdel])
+        elif isinstance(obj, FunctionType) and obj.__module__ == module.__name__:
+            found.append(obj)
+        elif isinstance(obj, type) and obj.__module__ == module.__name__:
+            pending.extend(vars(obj).values())
+        elif callable(obj) and hasattr(obj, "__wrapped__"):  # functools.cache and friends
+            pending.append(obj.__wrapped__)
+    return found
 
 
 def outcome(status: int) -> str:

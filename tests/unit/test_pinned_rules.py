@@ -35,7 +35,7 @@ from bootstrap.errors import (
     VerifyError,
     WaitTimeout,
 )
-from bootstrap.kubeconfig import Kubeconfig, parse
+from bootstrap.kubeconfig import Kubeconfig, data_field, expand, parse
 from bootstrap.target import select, validate_name
 from bootstrap.wait import Token
 
@@ -161,7 +161,10 @@ def test_token_repr_hides_the_token() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["a.b-", "a.b_c", "a_b", "-a", "a-", ".a", "a.", "a..b", "A", "a.B", "a b", "a/b", "é", ""],
+    [
+        *("a.b-", "a.b_c", "a_b", "_a", "a_", "a._b", "a.b_", "-a", "a-", "a.-b", "a-.b"),
+        *(".a", "a.", "a..b", "A", "a.B", "a b", "a/b", "é", "", "a\n"),
+    ],
 )
 def test_invalid_subdomains_are_refused(name: str) -> None:
     with pytest.raises(UsageError) as caught:
@@ -173,12 +176,17 @@ def test_invalid_subdomains_are_refused(name: str) -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["a", "0", "a-b", "a.b", "a-b.c-d", "a.b.c", "1.2.3", "a--b"])
+@pytest.mark.parametrize(
+    "name",
+    ["a", "0", "9a", "ab", "a-b", "a.b", "ab.cd", "a-b.c-d", "a9b.c9d", "9a.9b", "a9.b9", "1.2.3"],
+)
 def test_valid_subdomains_pass(name: str) -> None:
     assert validate_name(name, "--secret", subdomain=True) == name
 
 
-@pytest.mark.parametrize("name", ["a.b", "a_b", "-a", "a-", "A", "a b", "", "ab.", "a.b-"])
+@pytest.mark.parametrize(
+    "name", ["a.b", "a_b", "_a", "a_", "-a", "a-", ".a", "a.", "A", "a b", "", "a.b-", "a\n"]
+)
 def test_invalid_labels_are_refused(name: str) -> None:
     with pytest.raises(UsageError) as caught:
         validate_name(name, "--namespace")
@@ -188,7 +196,7 @@ def test_invalid_labels_are_refused(name: str) -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["a", "0", "a-b", "a--b", "kube-system", "9a"])
+@pytest.mark.parametrize("name", ["a", "0", "9a", "a9", "ab", "a9b", "a-b", "a--b", "kube-system"])
 def test_valid_labels_pass(name: str) -> None:
     assert validate_name(name, "--namespace") == name
 
@@ -424,3 +432,87 @@ def test_readme_exit_code_table_has_the_same_rows() -> None:
     ]
     for (code, meaning), keyword in zip(rows, keywords, strict=True):
         assert keyword in meaning, (code, meaning)
+
+
+# --- kubeconfig loading: exact messages and edge values -------------------------------------
+
+
+def test_no_kubeconfig_found_lists_every_path_looked_at(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Kubeconfig.from_files([tmp_path / "a", tmp_path / "b"])
+    assert str(caught.value) == (
+        f"no kubeconfig found (looked at {tmp_path}/a, {tmp_path}/b); "
+        "pass --kubeconfig PATH or set KUBECONFIG"
+    )
+
+
+def test_merged_kubeconfig_is_immutable(tmp_path: Path) -> None:
+    config = load(tmp_path, kubeconfig_text())
+    with pytest.raises(AttributeError):
+        config.current_context = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.clusters["evil"] = {}  # type: ignore[index]
+    with pytest.raises(TypeError):
+        config.clusters["dev"]["server"] = "https://evil"  # type: ignore[index]
+
+
+def test_yaml_error_without_a_position_says_invalid_yaml() -> None:
+    # PyYAML's ReaderError (a control character) has neither problem_mark nor problem.
+    with pytest.raises(ConfigError) as caught:
+        parse("current-context: a\x07b\n", Path("/home/me/.kube/config"))
+    assert str(caught.value) == "kubeconfig /home/me/.kube/config is not valid YAML: invalid YAML"
+
+
+def test_yaml_syntax_error_names_line_column_and_problem() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse("clusters:\n- name: a\n  cluster: [\n", Path("/k"))
+    assert str(caught.value) == (
+        "kubeconfig /k is not valid YAML at line 4, column 1: "
+        "expected the node content, but found '<stream end>'"
+    )
+
+
+def test_constructor_failure_message_is_cut_at_300_characters() -> None:
+    path = Path("/" + "d" * 400)
+    with pytest.raises(ConfigError) as caught:
+        parse("clusters: !!int abc\n", path)
+    assert len(str(caught.value)) == 300
+    assert str(caught.value).startswith("kubeconfig /ddd")
+
+
+def test_empty_data_field_is_unset_and_bad_base64_is_an_error() -> None:
+    assert data_field("", "cluster 'dev': certificate-authority-data") is None
+    assert data_field(None, "cluster 'dev': certificate-authority-data") is None
+    assert data_field("YWJj", "x") == b"abc"
+    for bad in ("YWJj!", "é", "YWJ"):
+        with pytest.raises(ConfigError) as caught:
+            data_field(bad, "cluster 'dev': certificate-authority-data")
+        assert str(caught.value) == "cluster 'dev': certificate-authority-data is not valid base64"
+    with pytest.raises(ConfigError) as caught:
+        data_field(123, "user 'admin': client-key-data")
+    assert str(caught.value) == "user 'admin': client-key-data must be a string"
+
+
+def test_expand_keeps_an_unknown_home_and_expands_a_known_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOME", "/home/pinned")
+    assert expand("~/kube/config") == Path("/home/pinned/kube/config")
+    assert expand("~no-such-user-here/config") == Path("~no-such-user-here/config")
+    assert expand("/abs/config") == Path("/abs/config")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="PyYAML raises KeyError/IndexError for some bad tags; parse() lets them escape "
+    "as an internal error (exit 1) instead of exit 3 (patch proposed in docs/mutation.md)",
+)
+@pytest.mark.parametrize(
+    "text",
+    ["current-context: !!bool maybe\n", "clusters: !!int ''\n", "clusters: !!float ''\n"],
+    ids=["bool-maybe", "empty-int", "empty-float"],
+)
+def test_every_bad_tag_is_a_config_error(text: str) -> None:
+    # kubectl 1.32: error loading config file "kc": yaml: cannot decode !!str `maybe` as a !!bool
+    with pytest.raises(ConfigError, match="kubeconfig /k cannot be loaded: "):
+        parse(text, Path("/k"))
