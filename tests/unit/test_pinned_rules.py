@@ -8,6 +8,7 @@ Expectations are written out, never computed from the code under test.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from click.testing import CliRunner, Result
 from bootstrap import errors, run
 from bootstrap.cli import command
 from bootstrap.client import Credentials
-from bootstrap.emit import Issued
+from bootstrap.emit import Issued, render_env, render_json, render_kubeconfig, safe_file_name
 from bootstrap.errors import (
     ApiError,
     AuthError,
@@ -36,6 +37,7 @@ from bootstrap.errors import (
     WaitTimeout,
 )
 from bootstrap.kubeconfig import Kubeconfig, data_field, expand, parse
+from bootstrap.manifests import account_labels
 from bootstrap.target import select, validate_name
 from bootstrap.wait import Token
 
@@ -339,6 +341,8 @@ def test_each_error_class_has_its_documented_exit_code(
 
 def test_api_errors_keep_status_and_retry_hint() -> None:
     assert ApiError("refused", 500).status == 500
+    assert str(ApiError("refused", 500)) == "refused"
+    assert str(AuthError("forbidden: create secrets", 403)) == "forbidden: create secrets"
     assert ApiError("refused").status is None
     transient = TransientError("busy", 429, 2.5)
     assert (transient.status, transient.retry_after, str(transient)) == (429, 2.5, "busy")
@@ -516,3 +520,148 @@ def test_every_bad_tag_is_a_config_error(text: str) -> None:
     # kubectl 1.32: error loading config file "kc": yaml: cannot decode !!str `maybe` as a !!bool
     with pytest.raises(ConfigError, match="kubeconfig /k cannot be loaded: "):
         parse(text, Path("/k"))
+
+
+# --- target selection: exact messages, immutable result ------------------------------------
+
+
+def test_unknown_cluster_message_is_exact(tmp_path: Path) -> None:
+    config = load(tmp_path, kubeconfig_text())
+    with pytest.raises(ConfigError) as caught:
+        select(config, "staging")
+    assert str(caught.value) == "unknown cluster 'staging'; known clusters: dev"
+    with pytest.raises(ConfigError) as caught:
+        select(config, "dev-admin")
+    assert str(caught.value) == (
+        "unknown cluster 'dev-admin' ('dev-admin' is a context name; its cluster is 'dev'); "
+        "known clusters: dev"
+    )
+
+
+def test_target_is_immutable(tmp_path: Path) -> None:
+    target = select(load(tmp_path, kubeconfig_text()), "dev")
+    assert (target.cluster, target.context, target.user_name) == ("dev", "dev-admin", "admin")
+    with pytest.raises(AttributeError):
+        target.server = "https://evil.example"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        issued().token = "other"  # type: ignore[misc]
+
+
+# --- output rendering: exact text, no injection, no path climbing --------------------------
+
+CA_WITH_NON_ASCII = b"-----BEGIN CERTIFICATE-----\nQ\xff\n-----END CERTIFICATE-----\n"
+CA_DATA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tClH/Ci0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K"
+
+
+def test_env_comment_cannot_carry_a_command() -> None:
+    # A line break in a name would start a new shell line in a file meant for `source`.
+    hostile = dataclasses.replace(
+        issued(), identity="sa\nrm -rf ~\x1b[2J", cluster="dev\r\necho pwned"
+    )
+    text = render_env(hostile, Path("/w/ca.crt"))
+    assert text == (
+        "# bootstrap-token: sa?rm -rf ~?[2J on cluster dev??echo pwned\n"
+        "# Use: source this file, then\n"
+        '#   curl "$APISERVER/api" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT"\n'
+        "export APISERVER='https://127.0.0.1:6443'\n"
+        f"export TOKEN='{TOKEN}'\n"
+        "export CACERT='/w/ca.crt'\n"
+        "export NAMESPACE='ci'\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("..", "cluster"),
+        ("...", "cluster"),
+        ("", "cluster"),
+        ("../../etc/passwd", "_.._etc_passwd"),
+        ("arn:aws:eks:us-east-1:1:cluster/prod", "arn_aws_eks_us-east-1_1_cluster_prod"),
+        (".hidden", "hidden"),
+        ("a b\n", "a_b_"),
+        ("Dev_1.2-x", "Dev_1.2-x"),
+    ],
+)
+def test_cluster_names_become_one_safe_file_name(name: str, expected: str) -> None:
+    assert safe_file_name(name) == expected
+
+
+def test_json_output_is_exact() -> None:
+    value = dataclasses.replace(issued(), ca_pem=CA_WITH_NON_ASCII)
+    assert render_json(value, Path("/w/dev.ca.crt")) == (
+        "{\n"
+        '  "apiserver": "https://127.0.0.1:6443",\n'
+        f'  "token": "{TOKEN}",\n'
+        '  "cacert": "/w/dev.ca.crt",\n'
+        '  "namespace": "ci",\n'
+        '  "identity": "system:serviceaccount:ci:build",\n'
+        '  "cluster": "dev",\n'
+        '  "service_account": "build",\n'
+        '  "secret": "build-token",\n'
+        '  "ca_crt": "-----BEGIN CERTIFICATE-----\\nQ\\ufffd\\n-----END CERTIFICATE-----\\n",\n'
+        '  "expires_at": null\n'
+        "}\n"
+    )
+
+
+USER_AND_CONTEXT = (
+    "users:\n"
+    "- name: ci/build@dev\n"
+    "  user:\n"
+    f"    token: {TOKEN}\n"
+    "contexts:\n"
+    "- name: ci/build@dev\n"
+    "  context:\n"
+    "    cluster: dev\n"
+    "    user: ci/build@dev\n"
+    "    namespace: ci\n"
+)
+
+
+def test_standalone_kubeconfig_is_exact() -> None:
+    value = dataclasses.replace(issued(), ca_pem=CA_WITH_NON_ASCII)
+    assert render_kubeconfig(value) == (
+        "apiVersion: v1\n"
+        "kind: Config\n"
+        "preferences: {}\n"
+        "clusters:\n"
+        "- name: dev\n"
+        "  cluster:\n"
+        "    server: https://127.0.0.1:6443\n"
+        f"    certificate-authority-data: {CA_DATA}\n"
+        f"{USER_AND_CONTEXT}"
+        "current-context: ci/build@dev\n"
+    )
+
+
+def test_merged_kubeconfig_keeps_the_file_order_and_its_current_context() -> None:
+    value = dataclasses.replace(issued(), ca_pem=CA_WITH_NON_ASCII)
+    existing = {
+        "kind": "Config",
+        "apiVersion": "v1",
+        "clusters": [{"name": "other", "cluster": {"server": "https://o"}}],
+        "current-context": "x",
+        "preferences": {},
+    }
+    assert render_kubeconfig(value, existing) == (
+        "kind: Config\n"
+        "apiVersion: v1\n"
+        "clusters:\n"
+        "- name: other\n"
+        "  cluster:\n"
+        "    server: https://o\n"
+        "- name: dev\n"
+        "  cluster:\n"
+        "    server: https://127.0.0.1:6443\n"
+        f"    certificate-authority-data: {CA_DATA}\n"
+        "current-context: x\n"
+        "preferences: {}\n"
+        f"{USER_AND_CONTEXT}"
+    )
+
+
+def test_service_account_label_stops_at_63_characters() -> None:
+    assert account_labels("s" * 63) == {"bootstrap-token/service-account": "s" * 63}
+    assert account_labels("s" * 64) == {}
+    assert account_labels("a.b") == {"bootstrap-token/service-account": "a.b"}
