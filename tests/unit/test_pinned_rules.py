@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -665,3 +666,20 @@ def test_service_account_label_stops_at_63_characters() -> None:
     assert account_labels("s" * 63) == {"bootstrap-token/service-account": "s" * 63}
     assert account_labels("s" * 64) == {}
     assert account_labels("a.b") == {"bootstrap-token/service-account": "a.b"}
+
+
+@pytest.mark.xfail(
+    sys.version_info < (3, 13),
+    strict=True,
+    reason="Path.resolve() raises RuntimeError on a symlink loop before Python 3.13; "
+    "_absolute_paths lets it escape as an internal error (patch proposed in docs/mutation.md)",
+)
+def test_symlink_loop_in_a_kubeconfig_path_is_not_an_internal_error(tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to("loop")
+    text = kubeconfig_text(cluster_extra="    certificate-authority: loop/ca.crt\n")
+    try:
+        config = load(tmp_path, text)
+    except ConfigError as e:
+        assert "certificate-authority" in str(e)
+    else:
+        assert config.clusters["dev"]["certificate-authority"].endswith("ca.crt")
