@@ -217,7 +217,9 @@ def _run(mutants: list[Mutant], trace: runner.Trace, args: argparse.Namespace) -
                 continue
             name = m.module.removesuffix(".py").replace("/", ".")
             budget = 3 * sum(trace.durations.get(t, 0.0) for t in order) + 15
-            body = runner.mutant_body(name, path, code, ROOT, order, not m.site.module_level)
+            original = compile(source, path, "exec")
+            in_place = not m.site.module_level
+            body = runner.mutant_body(name, path, code, original, ROOT, order, in_place)
             job = runner.start(body, timeout=budget, quiet=not args.show)
             running[job.pid] = (m, job)
         for pid, (m, job) in list(running.items()):

@@ -226,20 +226,25 @@ def start(body: Callable[[], int], timeout: float | None, quiet: bool) -> Job:
 
 
 def mutant_body(
-    module: str, path: str, code: CodeType, root: Path, order: Sequence[str], in_place: bool
+    module: str,
+    path: str,
+    code: CodeType,
+    original: CodeType,
+    root: Path,
+    order: Sequence[str],
+    in_place: bool,
 ) -> Callable[[], int]:
-    """In place: swap the `__code__` of the module's functions (the tests already hold
+    """In place: swap the `__code__` of the changed functions (the tests already hold
     them, so nothing is re-imported). Otherwise (a mutant that runs at import: a
-    constant, a regex, a class body) the module is served fresh by a finder."""
+    constant, a regex, a class body), or when a swap is impossible (the mutant changed
+    the function's closure cells), the module is served fresh by a finder."""
 
     def body() -> int:
         import pytest
 
-        if in_place and module in sys.modules:
-            _patch_functions(sys.modules[module], code)
-        else:
-            _purge()
-            sys.meta_path.insert(0, _MutantFinder(module, path, code))
+        patched = in_place and module in sys.modules
+        if not (patched and _patch_functions(sys.modules[module], code, original)):
+            _fresh_import(module, path, code)
         files = sorted({str(root / n.split("::", 1)[0]) for n in order})
         args = [*files, "-x", "-q", "-p", "no:cacheprovider", "--rootdir", str(root)]
         return int(pytest.main(args, plugins=[_Select(order)]))
@@ -247,20 +252,37 @@ def mutant_body(
     return body
 
 
-def _patch_functions(module: ModuleType, code: CodeType) -> None:
+def _fresh_import(module: str, path: str, code: CodeType) -> None:
+    _purge()
+    sys.meta_path.insert(0, _MutantFinder(module, path, code))
+
+
+def _patch_functions(module: ModuleType, code: CodeType, original: CodeType) -> bool:
+    """Give each changed function its mutated code; False if one cannot take it."""
     functions = {f.__code__.co_qualname: f for f in _functions(module)}
+    old, new = _codes(original), _codes(code)
+    changed = sorted((q for q, c in new.items() if old.get(q) != c), key=len)
+    patched: list[str] = []
+    for qualname in changed:
+        if any(qualname.startswith(p + ".") for p in patched):
+            continue  # a nested function: it came with its enclosing one
+        target = functions.get(qualname)
+        if target is None or len(target.__code__.co_freevars) != len(new[qualname].co_freevars):
+            return False
+        patched.append(qualname)
+    for qualname in patched:
+        functions[qualname].__code__ = new[qualname]
+    return bool(patched)
+
+
+def _codes(code: CodeType) -> dict[str, CodeType]:
+    found = {}
     stack = [code]
     while stack:
         current = stack.pop()
-        for const in current.co_consts:
-            if isinstance(const, CodeType):
-                target = functions.get(const.co_qualname)
-                if target is not None and len(const.co_freevars) == len(
-                    target.__code__.co_freevars
-                ):
-                    target.__code__ = const
-                else:
-                    stack.append(const)
+        found[current.co_qualname] = current
+        stack.extend(c for c in current.co_consts if isinstance(c, CodeType))
+    return found
 
 
 def _functions(module: ModuleType) -> list[FunctionType]:

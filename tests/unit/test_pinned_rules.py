@@ -166,7 +166,7 @@ def test_token_repr_hides_the_token() -> None:
     "name",
     [
         *("a.b-", "a.b_c", "a_b", "_a", "a_", "a._b", "a.b_", "-a", "a-", "a.-b", "a-.b"),
-        *(".a", "a.", "a..b", "A", "a.B", "a b", "a/b", "é", "", "a\n"),
+        *(".a", "a.", "a..b", "a.b.", "a.b..c", "A", "a.B", "a b", "a/b", "é", "", "a\n"),
     ],
 )
 def test_invalid_subdomains_are_refused(name: str) -> None:
@@ -683,3 +683,14 @@ def test_symlink_loop_in_a_kubeconfig_path_is_not_an_internal_error(tmp_path: Pa
         assert "certificate-authority" in str(e)
     else:
         assert config.clusters["dev"]["certificate-authority"].endswith("ca.crt")
+
+
+def test_unreadable_kubeconfig_names_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Kubeconfig.from_files([tmp_path])
+    assert str(caught.value) == f"cannot read kubeconfig {tmp_path}: is a directory"
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"clusters: \xff\n")
+    with pytest.raises(ConfigError) as caught:
+        Kubeconfig.from_files([binary])
+    assert str(caught.value) == f"cannot read kubeconfig {binary}: UnicodeDecodeError"
