@@ -142,7 +142,7 @@ def parse(text: str, path: Path) -> Mapping[str, Any]:
                 where = f" at line {mark.line + 1}, column {mark.column + 1}"
             problem = getattr(e, "problem", None) or "invalid YAML"
             raise ConfigError(f"kubeconfig {path} is not valid YAML{where}: {problem}") from e
-    except (ValueError, TypeError, AttributeError, RecursionError) as e:
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as e:
         # PyYAML raises these for values it cannot construct (`!!int abc`, a bad
         # date, absurd nesting): still a malformed file, not a crash.
         raise ConfigError(
@@ -289,7 +289,7 @@ def _absolute_paths(section: str, body: Entry, base: Path) -> Entry:
         if isinstance(value, str) and value and not os.path.isabs(value):
             try:
                 fixed[key] = str((base / value).resolve())  # no ~ expansion, as client-go
-            except (ValueError, OSError) as e:
+            except (ValueError, OSError, RuntimeError) as e:  # RuntimeError: a symlink loop
                 raise ConfigError(
                     f"kubeconfig {base}: {section} {key} {value!r} is not a usable path"
                 ) from e

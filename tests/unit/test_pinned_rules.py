@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +143,8 @@ def test_credentials_repr_and_str_hide_every_secret() -> None:
         basic=("admin", "hunter2-password"),
         cert_pem=b"-----BEGIN CERTIFICATE-----\nCERT\n",
         key_pem=b"-----BEGIN PRIVATE KEY-----\nPRIVATEKEYBYTES\n",
-        cert_file="/etc/k/cert.pem",
-        key_file="/etc/k/key.pem",
+        cert_files=("/etc/k/cert.pem", "/etc/k/key.pem"),
+        impersonation=(("Impersonate-User", "someone"),),
     )
     for text in (repr(credentials), str(credentials), f"{credentials}", repr([credentials])):
         assert "Credentials(<redacted>)" in text
@@ -250,33 +249,13 @@ def test_names_are_checked_before_any_request(
 
 @pytest.mark.parametrize("key", ["certificate-authority", "tls-server-name"])
 @pytest.mark.parametrize("value", ["123", "true", "{a: 1}", "[x]"])
-def test_non_string_tls_fields_never_reach_target_as_non_strings(
-    tmp_path: Path, key: str, value: str
-) -> None:
-    config = load(tmp_path, kubeconfig_text(cluster_extra=f"    {key}: {value}\n"))
-    try:
-        target = select(config, "dev")
-    except ConfigError:
-        return  # what kubectl does: see the strict xfail below
-    assert target.ca_file is None
-    assert target.tls_server_name is None
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="kubectl refuses a non-string certificate-authority/tls-server-name; "
-    "bootstrap-token ignores it (patch proposed in docs/mutation.md)",
-)
-@pytest.mark.parametrize("key", ["certificate-authority", "tls-server-name"])
-@pytest.mark.parametrize("value", ["123", "true", "{a: 1}", "[x]"])
 def test_non_string_tls_fields_are_config_errors_as_in_kubectl(
     tmp_path: Path, key: str, value: str
 ) -> None:
     # kubectl 1.32: error loading config file "kc": json: cannot unmarshal number into
     # Go struct field Cluster.clusters.cluster.certificate-authority of type string
-    config = load(tmp_path, kubeconfig_text(cluster_extra=f"    {key}: {value}\n"))
-    with pytest.raises(ConfigError, match=f"cluster 'dev': {key} must be a string"):
-        select(config, "dev")
+    with pytest.raises(ConfigError, match=f"clusters entry 'dev': {key} must be a string"):
+        select(load(tmp_path, kubeconfig_text(cluster_extra=f"    {key}: {value}\n")), "dev")
 
 
 @pytest.mark.parametrize("key", ["certificate-authority", "tls-server-name"])
@@ -310,8 +289,11 @@ def test_exit_codes_and_meanings_are_pinned() -> None:
         8: "the issued token did not verify",
         9: "the output could not be written",
         10: "several clusters or service accounts: at least one failed (see the summary table)",
+        11: "check: the token is rejected (401): revoked or invalid",
+        12: "check: the token has expired",
+        13: "check: the token works but expires within --expires-within",
     }
-    assert list(errors.EXIT_CODES) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert list(errors.EXIT_CODES) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     assert errors.FLEET_FAILED == 10
 
 
@@ -507,11 +489,6 @@ def test_expand_keeps_an_unknown_home_and_expands_a_known_one(
     assert expand("/abs/config") == Path("/abs/config")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PyYAML raises KeyError/IndexError for some bad tags; parse() lets them escape "
-    "as an internal error (exit 1) instead of exit 3 (patch proposed in docs/mutation.md)",
-)
 @pytest.mark.parametrize(
     "text",
     ["current-context: !!bool maybe\n", "clusters: !!int ''\n", "clusters: !!float ''\n"],
@@ -597,11 +574,15 @@ def test_json_output_is_exact() -> None:
         '  "cacert": "/w/dev.ca.crt",\n'
         '  "namespace": "ci",\n'
         '  "identity": "system:serviceaccount:ci:build",\n'
+        '  "identity_checked": true,\n'
         '  "cluster": "dev",\n'
         '  "service_account": "build",\n'
         '  "secret": "build-token",\n'
         '  "ca_crt": "-----BEGIN CERTIFICATE-----\\nQ\\ufffd\\n-----END CERTIFICATE-----\\n",\n'
-        '  "expires_at": null\n'
+        '  "expires_at": null,\n'
+        '  "powers": null,\n'
+        '  "tls_server_name": null,\n'
+        '  "proxy_url": null\n'
         "}\n"
     )
 
@@ -668,12 +649,6 @@ def test_service_account_label_stops_at_63_characters() -> None:
     assert account_labels("a.b") == {"bootstrap-token/service-account": "a.b"}
 
 
-@pytest.mark.xfail(
-    sys.version_info < (3, 13),
-    strict=True,
-    reason="Path.resolve() raises RuntimeError on a symlink loop before Python 3.13; "
-    "_absolute_paths lets it escape as an internal error (patch proposed in docs/mutation.md)",
-)
 def test_symlink_loop_in_a_kubeconfig_path_is_not_an_internal_error(tmp_path: Path) -> None:
     (tmp_path / "loop").symlink_to("loop")
     text = kubeconfig_text(cluster_extra="    certificate-authority: loop/ca.crt\n")
