@@ -26,7 +26,7 @@ SA_LABEL = "bootstrap-token/service-account"
 @cache
 def template(name: str) -> dict[str, Any]:
     filename = f"{name}.yaml"
-    packaged = resources.files("bootstrap").joinpath("_manifests", filename)
+    packaged = resources.files("bootstrap").joinpath("_manifests").joinpath(filename)
     if packaged.is_file():  # installed from a wheel or an sdist
         text = packaged.read_text("utf-8")
     else:  # a checkout (editable install, or run from the source tree)
