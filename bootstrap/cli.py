@@ -9,19 +9,24 @@ Heavy modules are imported inside the commands so `--help` and `--version` stay 
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import errno
+import io
+import json
 import logging
 import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from bootstrap import __version__
-from bootstrap.errors import EXIT_CODES, BootstrapError, UsageError
+from bootstrap.errors import EXIT_CODES, INTERRUPTED, OUTPUT_FAILED, BootstrapError, UsageError
 
 log = logging.getLogger("bootstrap")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,9 +35,11 @@ _EPILOG = (
     "\b\nOther commands: bootstrap-token revoke --help, bootstrap-token rotate --help\n"
     "\b\nShell completion (bash, zsh, fish):\n"
     '  eval "$(_BOOTSTRAP_TOKEN_COMPLETE=bash_source bootstrap-token)"\n'
-    "\b\nExit codes:\n" + "\n".join(f"  {code:>2}  {text}" for code, text in EXIT_CODES.items())
+    "\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
 )
 _SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "terminal_width": 100}
+ENV_PREFIX = "BOOTSTRAP_TOKEN_"  # every flag --some-flag also reads $BOOTSTRAP_TOKEN_SOME_FLAG
+COMPLETE_VAR = "_BOOTSTRAP_TOKEN_COMPLETE"
 
 
 class _Redact(logging.Filter):
@@ -73,6 +80,18 @@ def _complete_clusters(ctx: click.Context, param: click.Parameter, incomplete: s
         return []
 
 
+def _complete_contexts(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    try:
+        from bootstrap.kubeconfig import Kubeconfig, default_paths
+        from bootstrap.run import environment
+
+        environ, home, _ = environment()
+        paths = default_paths(ctx.params.get("kubeconfig"), environ, home)
+        return [n for n in Kubeconfig.from_files(paths).contexts if n.startswith(incomplete)]
+    except Exception:
+        return []
+
+
 def _target_options(function: F) -> F:
     """Flags shared by issue, rotate and revoke: which cluster, which account."""
     for decorator in reversed(
@@ -89,6 +108,7 @@ def _target_options(function: F) -> F:
             click.option(
                 "--context",
                 metavar="CTX",
+                shell_complete=_complete_contexts,
                 help="Context supplying the credentials, when several use the cluster.",
             ),
             click.option(
@@ -219,18 +239,156 @@ def _output_options(function: F) -> F:
     return function
 
 
+class _StdoutClosed(Exception):
+    """stdout was closed under us (`| head -c0`): reported by main(), not a crash."""
+
+
+class _UnknownCommand(click.UsageError):
+    """A mistyped command; its message is complete as it is."""
+
+
 class _DefaultToIssue(click.Group):
-    """`bootstrap-token --cluster X` means `bootstrap-token issue --cluster X`."""
+    """`bootstrap-token --cluster X` means `bootstrap-token issue --cluster X`.
+
+    `issue` takes no positional arguments, so a first word that is not a command is a
+    mistyped command (`revok`), never an argument of issue: it is refused with the
+    closest command. `--help` shows the commands and then the flags of issue. Usage
+    errors are one `error:` line (exit 2); Ctrl-C is exit 130; a closed stdout exit 9.
+    """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or args[0] not in self.commands:
+        if ctx.resilient_parsing and not args:  # completing the first word: the commands
+            return super().parse_args(ctx, args)
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            if args and not args[0].startswith("-") and not ctx.resilient_parsing:
+                raise _UnknownCommand(_unknown_command(args[0], list(self.commands)), ctx)
             args = ["issue", *args]
-        return super().parse_args(ctx, args)
+        rest: list[str] = _pipe_safe(lambda: super(_DefaultToIssue, self).parse_args(ctx, args))
+        return rest
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return _pipe_safe(lambda: super(_DefaultToIssue, self).invoke(ctx))
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands, one line each, then the flags of issue (the default command)."""
+        self.format_usage(ctx, formatter)
+        self.format_help_text(ctx, formatter)
+        self.format_commands(ctx, formatter)
+        issue = self.commands["issue"]
+        sub = click.Context(issue, info_name="issue", parent=ctx)
+        rows = [r for p in issue.get_params(sub) if (r := p.get_help_record(sub)) is not None]
+        with formatter.section("Flags of issue (the default command)"):
+            formatter.write_dl(rows)
+        issue.format_epilog(sub, formatter)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        """The commands, and for `-...` also the flags of issue (the default command)."""
+        results = super().shell_complete(ctx, incomplete)
+        if incomplete.startswith("-"):
+            seen = {item.value for item in results}
+            results += [
+                item
+                for item in self.commands["issue"].shell_complete(ctx, incomplete)
+                if item.value not in seen
+            ]
+        return results
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        _set_envvars(self)
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as e:
+            _fail(_usage_line(e), 2)
+        except click.ClickException as e:
+            _fail(_one_line(e.format_message()), e.exit_code)
+        except (click.Abort, KeyboardInterrupt, EOFError):
+            _fail("interrupted", INTERRUPTED)
+        except _StdoutClosed:
+            _fail("stdout was closed before all output was written (broken pipe)", OUTPUT_FAILED)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
-@click.group(cls=_DefaultToIssue, context_settings=_SETTINGS)
+def _pipe_safe(step: Callable[[], Any]) -> Any:
+    try:
+        return step()
+    except OSError as e:
+        if e.errno != errno.EPIPE:
+            raise
+        # Nothing more can reach stdout; keep the final flush at exit from failing too.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise _StdoutClosed() from None
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    with contextlib.suppress(OSError):  # stderr gone too: the exit code still says it
+        click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _one_line(message: str) -> str:
+    text = " ".join(message.split()).replace(". (", " (").rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def _usage_line(e: click.UsageError) -> str:
+    """Click's usage errors as one line naming the flag, plus where to read more."""
+    if isinstance(e, _UnknownCommand):
+        return e.format_message()
+    where = "bootstrap-token"
+    if e.ctx is not None:
+        root = e.ctx.find_root().info_name or where
+        name = e.ctx.command.name
+        where = root if e.ctx.parent is None or name == "issue" else f"{root} {name}"
+    return f"{_one_line(e.format_message())}; see '{where} --help'"
+
+
+def _unknown_command(word: str, commands: list[str]) -> str:
+    close = difflib.get_close_matches(word, commands, n=1, cutoff=0.6)
+    if close:
+        return f"unknown command {word!r}: did you mean {close[0]}? (see bootstrap-token --help)"
+    return (
+        f"unknown command {word!r} (commands: {', '.join(commands)}); "
+        f"to name a cluster use --cluster {word}"
+    )
+
+
+def _set_envvars(group: click.Group) -> None:
+    """Every flag can come from the environment: --some-flag from $BOOTSTRAP_TOKEN_SOME_FLAG,
+    the same name for every command (click's auto_envvar_prefix would use the parameter's
+    internal name and the command, e.g. BOOTSTRAP_TOKEN_ISSUE_CLUSTERS)."""
+    for sub in group.commands.values():
+        for param in sub.params:
+            if not isinstance(param, click.Option) or param.envvar or not param.expose_value:
+                continue
+            longs = [o for o in param.opts if o.startswith("--")]
+            if longs:
+                param.envvar = ENV_PREFIX + longs[0][2:].replace("-", "_").upper()
+
+
+@click.group(
+    cls=_DefaultToIssue,
+    context_settings=_SETTINGS,
+    options_metavar="",
+    subcommand_metavar="[COMMAND] [FLAGS]...",
+)
 def command() -> None:
-    """Issue, rotate or revoke a verified API token for a cluster of your kubeconfig."""
+    """Issue, rotate or revoke a verified API token for a cluster of your kubeconfig.
+
+    Without a command, issue runs: `bootstrap-token` alone issues a token for the
+    current context's cluster, `bootstrap-token --cluster NAME` for cluster NAME.
+    Every flag can also be set as an environment variable: --some-flag as
+    BOOTSTRAP_TOKEN_SOME_FLAG.
+    """
 
 
 @command.command("issue", context_settings=_SETTINGS, epilog=_EPILOG)
@@ -309,6 +467,8 @@ def _boundary(flags: dict[str, Any], job: Callable[[], int]) -> None:
             log.debug("traceback follows", exc_info=True)
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
+    except BrokenPipeError:
+        raise  # a closed stdout is not an internal error: main() reports it
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         sys.exit(130)
@@ -366,9 +526,7 @@ def _jobs(flags: dict[str, Any]) -> list[tuple[str, str]]:
         if not clusters:
             raise UsageError("--all-clusters: the kubeconfig defines no clusters")
     if not clusters:
-        raise UsageError(
-            "--cluster NAME is required (see the names with: bootstrap-token --list-clusters)"
-        )
+        clusters = [_default_cluster(flags)]
     if len(clusters) > 1 and flags.get("context"):
         raise UsageError("--context applies to one cluster; drop it when naming several")
     if len(accounts) > 1 and flags.get("secret"):
@@ -378,12 +536,26 @@ def _jobs(flags: dict[str, Any]) -> list[tuple[str, str]]:
         (len(clusters), "{cluster}", "clusters"),
         (len(accounts), "{service_account}", "service accounts"),
     ):
-        if count > 1 and out and (out == "-" or placeholder not in out):
+        to_stdout = out == "-" and flags.get("output_format") != "json"  # json: one list
+        if count > 1 and out and (to_stdout or (out != "-" and placeholder not in out)):
             raise UsageError(
                 f"with several {what} --out needs a {placeholder} placeholder, "
                 f"e.g. 'creds/{placeholder}.env'"
             )
     return [(cluster, account) for cluster in clusters for account in accounts]
+
+
+def _default_cluster(flags: dict[str, Any]) -> str:
+    """No --cluster: the cluster of --context, else of the current context (kubectl's habit)."""
+    from bootstrap import run
+    from bootstrap.target import default_cluster
+
+    environ, home, _ = run.environment()
+    config = run.load_kubeconfig(_options(flags, "x"), environ, home)
+    cluster = default_cluster(config, flags.get("context"))
+    context = flags.get("context") or config.current_context
+    log.info("no --cluster given: using cluster %r of context %r", cluster, context)
+    return cluster
 
 
 def _issue(flags: dict[str, Any], rotate: bool) -> int:
@@ -403,6 +575,9 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
         return _dry_run(flags, jobs)
     for cluster, account in jobs:  # validate every job's options before any request
         run.check_output_location(_options(flags, cluster, account), cwd, environ)
+    # Several tokens as json on stdout: one document, a list in the order of the jobs.
+    collect = len(jobs) > 1 and flags.get("out") == "-" and flags.get("output_format") == "json"
+    documents: dict[tuple[str, str], Any] = {}
 
     def one(cluster: str, account: str) -> str:
         options = _options(flags, cluster, account)
@@ -424,7 +599,10 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
             issued = run.issue(options, target, timings, progress.update)
         finally:
             progress.done()
-        out = run.write_outputs(issued, options, cwd, environ)
+        buffer = io.StringIO() if collect else None
+        out = run.write_outputs(issued, options, cwd, environ, buffer)
+        if buffer is not None:
+            documents[(cluster, account)] = json.loads(buffer.getvalue())
         timings.mark("emit")
         if rotate and options.secret_name:
             # Only now that the new token works and is written does the old one go.
@@ -433,7 +611,11 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
         log.debug("timings: %s", timings.summary())
         return f"{issued.identity} -> {out or options.format}"
 
-    return _run_jobs(jobs, one, flags)
+    code = _run_jobs(jobs, one, flags)
+    if collect:
+        listed = [documents[job] for job in jobs if job in documents]
+        click.echo(json.dumps(listed, indent=2))
+    return code
 
 
 def _revoke(flags: dict[str, Any]) -> int:
@@ -465,8 +647,10 @@ def _run_jobs(
         for cluster, account in jobs
     }
     outcomes = run_all(list(labels), lambda label: one(*labels[label]), flags["parallel"])
-    click.echo(render_summary(outcomes), err=True, nl=False)
-    return 0 if all(o.ok for o in outcomes) else FLEET_FAILED
+    ok = all(o.ok for o in outcomes)
+    if not (ok and flags["quiet"]):  # --quiet: the table only when something failed
+        click.echo(render_summary(outcomes), err=True, nl=False)
+    return 0 if ok else FLEET_FAILED
 
 
 def _dry_run(flags: dict[str, Any], jobs: list[tuple[str, str]]) -> int:
@@ -522,7 +706,7 @@ class _Progress:
 
 
 def main() -> None:
-    command(prog_name=_prog_name())
+    command(prog_name=_prog_name(), complete_var=COMPLETE_VAR)
 
 
 def _prog_name() -> str:

@@ -157,7 +157,7 @@ def test_json_to_stdout_holds_the_fields_and_nothing_else(
     remember_token(document["token"])
     assert document["identity"] == f"system:serviceaccount:{namespace}:default"
     assert document["apiserver"] == dev_cluster.server
-    assert Path(document["cacert"]).read_bytes() == dev_cluster.ca_file.read_bytes()
+    assert Path(document["cacert_path"]).read_bytes() == dev_cluster.ca_file.read_bytes()
     assert admin.whoami(document["token"])[0] == 201
 
 
