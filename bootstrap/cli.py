@@ -261,7 +261,7 @@ class _DefaultToIssue(click.Group):
             return super().parse_args(ctx, args)
         if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
             if args and not args[0].startswith("-") and not ctx.resilient_parsing:
-                raise _UnknownCommand(_unknown_command(args[0], list(self.commands)), ctx)
+                raise _UnknownCommand(_unknown_command(args[0], sorted(self.commands)), ctx)
             args = ["issue", *args]
         rest: list[str] = _pipe_safe(lambda: super(_DefaultToIssue, self).parse_args(ctx, args))
         return rest
