@@ -60,7 +60,7 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 log = logging.getLogger("faultproxy")
@@ -244,7 +244,7 @@ class FaultProxy:
 
     # -- lifecycle -------------------------------------------------------------
 
-    def start(self) -> Self:
+    def start(self) -> FaultProxy:
         """Listen on 127.0.0.1 (a free port unless `port` was given) and serve."""
         if self._server is not None:
             raise RuntimeError("the proxy is already running")
@@ -282,7 +282,7 @@ class FaultProxy:
             log.warning("faultproxy: threads still running after stop: %s", leaked)
         self._server = self._serve_thread = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(
