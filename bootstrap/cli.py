@@ -10,10 +10,7 @@ Heavy modules are imported inside the commands so `--help` and `--version` stay 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import errno
-import io
-import json
 import logging
 import os
 import re
@@ -353,6 +350,8 @@ def _usage_line(e: click.UsageError) -> str:
 
 
 def _unknown_command(word: str, commands: list[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(word, commands, n=1, cutoff=0.6)
     if close:
         return f"unknown command {word!r}: did you mean {close[0]}? (see bootstrap-token --help)"
@@ -559,6 +558,9 @@ def _default_cluster(flags: dict[str, Any]) -> str:
 
 
 def _issue(flags: dict[str, Any], rotate: bool) -> int:
+    import io
+    import json
+
     from bootstrap import run
 
     environ, home, cwd = run.environment()
