@@ -192,6 +192,9 @@ def ssl_context(
             raise ConfigError(f"cannot load CA file {ca_file}: {e}") from e
     else:
         context = ssl.create_default_context()
+    # Python 3.13 turned on OpenSSL's X509 strict mode by default; Go (kubectl) applies no
+    # such checks, and many clusters' CAs lack e.g. keyUsage: verify as Go and 3.10-3.12 do.
+    context.verify_flags &= ~ssl.VERIFY_X509_STRICT
     try:
         if credentials.cert_pem and credentials.key_pem:
             with _pem_files(credentials.cert_pem, credentials.key_pem) as (cert, key):

@@ -224,9 +224,11 @@ class FaultProxy:
         self._downstream_context.set_alpn_protocols(["http/1.1"])
 
         self._anonymous_context = ssl.create_default_context(cafile=os.fspath(upstream_ca))
+        self._anonymous_context.verify_flags &= ~ssl.VERIFY_X509_STRICT  # 3.13, as the tool does
         self._cert_context: ssl.SSLContext | None = None
         if upstream_client_cert is not None:
             self._cert_context = ssl.create_default_context(cafile=os.fspath(upstream_ca))
+            self._cert_context.verify_flags &= ~ssl.VERIFY_X509_STRICT
             self._cert_context.load_cert_chain(
                 os.fspath(upstream_client_cert[0]), os.fspath(upstream_client_cert[1])
             )
