@@ -209,3 +209,15 @@ def test_import_bootstrap_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['bootstrap']"
+
+
+def test_dev_cluster_certificates_pass_x509_strict(dev_cluster: DevCluster) -> None:
+    """Python 3.13's ssl (and so the official kubernetes client on 3.13) verifies in OpenSSL's
+    strict mode by default: the dev CA carries keyUsage, as kubeadm's does."""
+    pki = dev_cluster.state / "pki"
+    result = subprocess.run(
+        ["openssl", "verify", "-x509_strict", "-CAfile", str(pki / "ca.crt"),
+         str(pki / "apiserver.crt"), str(pki / "admin.crt")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
