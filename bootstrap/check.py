@@ -40,7 +40,7 @@ from bootstrap.errors import (
 from bootstrap.readback import FileCredentials
 
 log = logging.getLogger("bootstrap")
-UTC = timezone.utc  # noqa: UP017 (datetime.UTC is 3.11+; this module runs on 3.10)
+UTC = timezone.utc
 
 API_VERSION = "bootstrap-token/v1"
 REVIEW_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from bootstrap import __version__
+from bootstrap.command_group import COMPLETE_VAR, DefaultToIssue
 from bootstrap.errors import EXIT_CODES, BootstrapError, UsageError
 from bootstrap.redact import redact
 
@@ -30,7 +31,7 @@ _EPILOG = (
     "\b\nOther commands: bootstrap-token revoke --help, bootstrap-token rotate --help\n"
     "\b\nShell completion (bash, zsh, fish):\n"
     '  eval "$(_BOOTSTRAP_TOKEN_COMPLETE=bash_source bootstrap-token)"\n'
-    "\b\nExit codes:\n" + "\n".join(f"  {code:>2}  {text}" for code, text in EXIT_CODES.items())
+    "\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
 )
 _SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "terminal_width": 100}
 
@@ -77,6 +78,18 @@ def _complete_clusters(ctx: click.Context, param: click.Parameter, incomplete: s
         return []
 
 
+def _complete_contexts(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    try:
+        from bootstrap.kubeconfig import Kubeconfig, default_paths
+        from bootstrap.run import environment
+
+        environ, home, _ = environment()
+        paths = default_paths(ctx.params.get("kubeconfig"), environ, home)
+        return [n for n in Kubeconfig.from_files(paths).contexts if n.startswith(incomplete)]
+    except Exception:
+        return []
+
+
 def _target_options(function: F) -> F:
     """Flags shared by issue, rotate and revoke: which cluster, which account."""
     for decorator in reversed(
@@ -93,6 +106,7 @@ def _target_options(function: F) -> F:
             click.option(
                 "--context",
                 metavar="CTX",
+                shell_complete=_complete_contexts,
                 help="Context supplying the credentials, when several use the cluster.",
             ),
             click.option(
@@ -233,18 +247,20 @@ def _output_options(function: F) -> F:
     return function
 
 
-class _DefaultToIssue(click.Group):
-    """`bootstrap-token --cluster X` means `bootstrap-token issue --cluster X`."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or args[0] not in self.commands:
-            args = ["issue", *args]
-        return super().parse_args(ctx, args)
-
-
-@click.group(cls=_DefaultToIssue, context_settings=_SETTINGS)
+@click.group(
+    cls=DefaultToIssue,
+    context_settings=_SETTINGS,
+    options_metavar="",
+    subcommand_metavar="[COMMAND] [FLAGS]...",
+)
 def command() -> None:
-    """Issue, rotate or revoke a verified API token for a cluster of your kubeconfig."""
+    """Issue, rotate or revoke a verified API token for a cluster of your kubeconfig.
+
+    Without a command, issue runs: `bootstrap-token` alone issues a token for the
+    current context's cluster, `bootstrap-token --cluster NAME` for cluster NAME.
+    Every flag can also be set as an environment variable: --some-flag as
+    BOOTSTRAP_TOKEN_SOME_FLAG.
+    """
 
 
 _DRY_RUN_HELP = (
@@ -356,6 +372,8 @@ def _boundary(flags: dict[str, Any], job: Callable[[], int]) -> None:
             log.debug("traceback follows", exc_info=True)
         click.echo(redact(f"error: {e}"), err=True)
         sys.exit(e.exit_code)
+    except BrokenPipeError:
+        raise  # a closed stdout is not an internal error: main() reports it
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         sys.exit(130)
@@ -426,9 +444,7 @@ def _jobs(flags: dict[str, Any]) -> list[tuple[str, str]]:
         if not clusters:
             raise UsageError("--all-clusters: the kubeconfig defines no clusters")
     if not clusters:
-        raise UsageError(
-            "--cluster NAME is required (see the names with: bootstrap-token --list-clusters)"
-        )
+        clusters = [_default_cluster(flags)]
     if len(clusters) > 1 and flags.get("context"):
         raise UsageError("--context applies to one cluster; drop it when naming several")
     if len(accounts) > 1 and flags.get("secret"):
@@ -438,7 +454,8 @@ def _jobs(flags: dict[str, Any]) -> list[tuple[str, str]]:
         (len(clusters), "{cluster}", "clusters"),
         (len(accounts), "{service_account}", "service accounts"),
     ):
-        if count > 1 and out and (out == "-" or placeholder not in out):
+        to_stdout = out == "-" and flags.get("output_format") != "json"  # json: one list
+        if count > 1 and out and (to_stdout or (out != "-" and placeholder not in out)):
             raise UsageError(
                 f"with several {what} --out needs a {placeholder} placeholder, "
                 f"e.g. 'creds/{placeholder}.env'"
@@ -455,7 +472,23 @@ def _in_cluster(flags: dict[str, Any]) -> None:
     flags.update(incluster.flag_updates(flags, _given("namespace"), environ, home))
 
 
+def _default_cluster(flags: dict[str, Any]) -> str:
+    """No --cluster: the cluster of --context, else of the current context (kubectl's habit)."""
+    from bootstrap import run
+    from bootstrap.target import default_cluster
+
+    environ, home, _ = run.environment()
+    config = run.load_kubeconfig(_options(flags, "x"), environ, home)
+    cluster = default_cluster(config, flags.get("context"))
+    context = flags.get("context") or config.current_context
+    log.info("no --cluster given: using cluster %r of context %r", cluster, context)
+    return cluster
+
+
 def _issue(flags: dict[str, Any], rotate: bool) -> int:
+    import io
+    import json
+
     from bootstrap import run
 
     _in_cluster(flags)
@@ -479,9 +512,14 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
     )
     jobs = _jobs(flags)
     if flags.get("dry_run"):
+        for cluster, account in jobs:  # a usage error is one, before any request
+            _options(flags, cluster, account)
         return _dry_run(flags, jobs, rotate)
     # Every job's outputs are checked before any request, and against each other.
     run.check_outputs([_options(flags, c, a) for c, a in jobs], cwd, environ)
+    # Several tokens as json on stdout: one document, a list in the order of the jobs.
+    collect = len(jobs) > 1 and flags.get("out") == "-" and flags.get("output_format") == "json"
+    documents: dict[tuple[str, str], Any] = {}
 
     def one(cluster: str, account: str) -> str:
         options = _options(flags, cluster, account)
@@ -511,7 +549,10 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
             issued = run.issue(options, target, timings, progress.update)
         finally:
             progress.done()
-        out = run.write_outputs(issued, options, cwd, environ, deadline=deadline)
+        buffer = io.StringIO() if collect else None
+        out = run.write_outputs(issued, options, cwd, environ, buffer, deadline=deadline)
+        if buffer is not None:
+            documents[(cluster, account)] = json.loads(buffer.getvalue())
         timings.mark("emit")
         if rotate and options.secret_name:
             # Only now that the new token works and is written does the old one go.
@@ -520,7 +561,11 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
         log.debug("timings: %s", timings.summary())
         return f"{issued.identity} -> {out or options.format}"
 
-    return _run_jobs(jobs, one, flags)
+    code = _run_jobs(jobs, one, flags)
+    if collect:
+        listed = [documents[job] for job in jobs if job in documents]
+        click.echo(json.dumps(listed, indent=2))
+    return code
 
 
 def _revoke(flags: dict[str, Any]) -> int:
@@ -530,6 +575,8 @@ def _revoke(flags: dict[str, Any]) -> int:
     _in_cluster(flags)
     environ, home, _ = run.environment()
     jobs = _jobs(flags)
+    for cluster, account in jobs:  # a usage error is one, before any request
+        _options(flags, cluster, account)
     plans: dict[tuple[str, str], Plan] = {}
 
     def one(cluster: str, account: str) -> str:
@@ -564,8 +611,10 @@ def _run_jobs(
         for cluster, account in jobs
     }
     outcomes = run_all(list(labels), lambda label: one(*labels[label]), flags["parallel"])
-    click.echo(redact(render_summary(outcomes)), err=True, nl=False)
-    return 0 if all(o.ok for o in outcomes) else FLEET_FAILED
+    ok = all(o.ok for o in outcomes)
+    if not (ok and flags["quiet"]):  # --quiet: the table only when something failed
+        click.echo(redact(render_summary(outcomes)), err=True, nl=False)
+    return 0 if ok else FLEET_FAILED
 
 
 def _dry_run(flags: dict[str, Any], jobs: list[tuple[str, str]], rotate: bool) -> int:
@@ -670,7 +719,7 @@ _add_commands()
 
 
 def main() -> None:
-    command(prog_name=_prog_name())
+    command(prog_name=_prog_name(), complete_var=COMPLETE_VAR)
 
 
 def _prog_name() -> str:

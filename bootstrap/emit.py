@@ -5,7 +5,8 @@ Formats:
               for `source` in sh, bash and zsh; CACERT is a CA file written beside it.
   kubeconfig  standalone (CA embedded, token user, context with namespace); merged
               into an existing file without dropping any of its entries.
-  json        one object with the same fields plus the identity and the CA PEM.
+  json        one object (schema bootstrap-token/v1, see json_document), or a list of
+              them for several tokens on stdout.
   dotenv      plain KEY=value lines (GitLab dotenv reports, docker --env-file).
   github      for GitHub Actions: `::add-mask::` for the token on stdout first, then
               the variables appended to $GITHUB_ENV (and non-secret ones to $GITHUB_OUTPUT).
@@ -167,24 +168,39 @@ def github_mask(issued: Issued) -> str:
     return f"::add-mask::{issued.token}\n"
 
 
-def render_json(issued: Issued, cacert: Path | None) -> str:
-    document = {
+JSON_API_VERSION = "bootstrap-token/v1"
+
+
+def json_document(issued: Issued, cacert: Path | None) -> dict[str, Any]:
+    """The json output and the Python API's result, schema `bootstrap-token/v1`.
+
+    Stable: a field is never renamed or removed within v1; new fields may be added
+    (add them here, the one place). A value that does not apply is null, never "".
+    `ca_pem` is the CA certificate itself (PEM text); `cacert_path` is the file it was
+    written to (null when none was written).
+    """
+    return {
+        "apiVersion": JSON_API_VERSION,
+        "cluster": issued.cluster,
         "apiserver": issued.server,
-        "token": issued.token,
-        "cacert": str(cacert) if cacert else None,
         "namespace": issued.namespace,
+        "service_account": issued.service_account,
         "identity": issued.identity if issued.identity_checked else None,
         "identity_checked": issued.identity_checked,
-        "cluster": issued.cluster,
-        "service_account": issued.service_account,
-        "secret": issued.secret,
-        "ca_crt": issued.ca_pem.decode("ascii", "replace") if issued.ca_pem else None,
-        "expires_at": issued.expires_at,
-        "powers": list(issued.powers) if issued.powers is not None else None,
+        "secret": issued.secret or None,
+        "token": issued.token,
+        "expires_at": issued.expires_at or None,
+        "ca_pem": issued.ca_pem.decode("ascii", "replace") if issued.ca_pem else None,
+        "cacert_path": str(cacert) if cacert else None,
+        "insecure_skip_tls_verify": issued.insecure,
         "tls_server_name": issued.tls_server_name,
         "proxy_url": issued.proxy_url,
+        "powers": list(issued.powers) if issued.powers is not None else None,
     }
-    return json.dumps(document, indent=2) + "\n"
+
+
+def render_json(issued: Issued, cacert: Path | None) -> str:
+    return json.dumps(json_document(issued, cacert), indent=2) + "\n"
 
 
 def kubeconfig_entries(issued: Issued) -> dict[str, Any]:

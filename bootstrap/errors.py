@@ -113,10 +113,13 @@ EXIT_CODES: dict[int, str] = {
     6: "conflict: an existing object is not ours, or the Secret was deleted",
     7: "timed out waiting for the token controller",
     8: "the issued token did not verify",
-    9: "the output could not be written",
+    9: "the output could not be written (or stdout was closed)",
     10: "several clusters or service accounts: at least one failed (see the summary table)",
     11: "check: the token is rejected (401): revoked or invalid",
     12: "check: the token has expired",
     13: "check: the token works but expires within --expires-within",
+    130: "interrupted (Ctrl-C)",
 }
+OUTPUT_FAILED = 9
 FLEET_FAILED = 10
+INTERRUPTED = 130

@@ -1,6 +1,7 @@
 """Render the objects bootstrap-token applies from the YAML templates in manifests/.
 
-The templates ship inside the wheel (`bootstrap/_manifests` links to `manifests/`). Rendering
+The templates live in the top-level `manifests/`; the wheel ships them as
+`bootstrap/_manifests/*.yaml` (a package-dir mapping in pyproject.toml, no symlink). Rendering
 is pure: load a template, fill in names, return a plain dict ready to POST.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import copy
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +25,12 @@ SA_LABEL = "bootstrap-token/service-account"
 
 @cache
 def template(name: str) -> dict[str, Any]:
-    text = resources.files("bootstrap").joinpath("_manifests", f"{name}.yaml").read_text("utf-8")
+    filename = f"{name}.yaml"
+    packaged = resources.files("bootstrap").joinpath("_manifests").joinpath(filename)
+    if packaged.is_file():  # installed from a wheel or an sdist
+        text = packaged.read_text("utf-8")
+    else:  # a checkout (editable install, or run from the source tree)
+        text = (Path(__file__).resolve().parent.parent / "manifests" / filename).read_text("utf-8")
     document = yaml.safe_load(text)
     if not isinstance(document, dict):
         raise ValueError(f"manifests/{name}.yaml is not a mapping")

@@ -182,3 +182,28 @@ def validate_name(value: str, flag: str, *, subdomain: bool = False) -> str:
 
 def _optional_str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def default_cluster(config: Kubeconfig, context: str | None) -> str:
+    """The cluster to use when no --cluster is given, as kubectl would: that of
+    --context CTX, else that of the current context. (Several clusters are always
+    named explicitly: --cluster repeated, or --all-clusters.)"""
+    where = "--context"
+    if context is None:
+        context, where = config.current_context, "current context"
+        if not context:
+            raise UsageError(
+                "--cluster NAME is required: the kubeconfig has no current context "
+                "(see the names with: bootstrap-token --list-clusters; or pick a context "
+                "with --context CTX, or kubectl config use-context CTX)"
+            )
+    if context not in config.contexts:
+        known = ", ".join(sorted(config.contexts)) or "none"
+        raise ConfigError(
+            f"the {where} {context!r} is not defined in the kubeconfig; contexts: {known}; "
+            "pass --cluster NAME or --context CTX"
+        )
+    cluster = config.contexts[context].get("cluster")
+    if not isinstance(cluster, str) or not cluster:
+        raise ConfigError(f"context {context!r} names no cluster; pass --cluster NAME")
+    return cluster

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from bootstrap.client import Api
 from bootstrap.errors import ApiError, UsageError
@@ -70,10 +70,10 @@ def request_token(
     if not isinstance(token, str) or not token or not isinstance(expires, str):
         raise ApiError("the TokenRequest came back without a token or expiry")
     try:
-        expires_at = datetime.fromisoformat(expires.replace("Z", "+00:00")).astimezone(UTC)
+        expires_at = datetime.fromisoformat(expires.replace("Z", "+00:00")).astimezone(timezone.utc)
     except ValueError as e:
         raise ApiError(f"the TokenRequest's expirationTimestamp {expires!r} is not a time") from e
-    granted = int((expires_at - datetime.now(UTC)).total_seconds())
+    granted = int((expires_at - datetime.now(timezone.utc)).total_seconds())
     if granted < seconds - 60:
         log.warning(
             "warning: asked for %d s (--duration) but the server granted only %d s, until %s "

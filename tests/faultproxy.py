@@ -60,7 +60,7 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 log = logging.getLogger("faultproxy")
@@ -224,9 +224,11 @@ class FaultProxy:
         self._downstream_context.set_alpn_protocols(["http/1.1"])
 
         self._anonymous_context = ssl.create_default_context(cafile=os.fspath(upstream_ca))
+        self._anonymous_context.verify_flags &= ~ssl.VERIFY_X509_STRICT  # 3.13, as the tool does
         self._cert_context: ssl.SSLContext | None = None
         if upstream_client_cert is not None:
             self._cert_context = ssl.create_default_context(cafile=os.fspath(upstream_ca))
+            self._cert_context.verify_flags &= ~ssl.VERIFY_X509_STRICT
             self._cert_context.load_cert_chain(
                 os.fspath(upstream_client_cert[0]), os.fspath(upstream_client_cert[1])
             )
@@ -244,7 +246,7 @@ class FaultProxy:
 
     # -- lifecycle -------------------------------------------------------------
 
-    def start(self) -> Self:
+    def start(self) -> FaultProxy:
         """Listen on 127.0.0.1 (a free port unless `port` was given) and serve."""
         if self._server is not None:
             raise RuntimeError("the proxy is already running")
@@ -282,7 +284,7 @@ class FaultProxy:
             log.warning("faultproxy: threads still running after stop: %s", leaked)
         self._server = self._serve_thread = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(

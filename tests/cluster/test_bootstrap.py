@@ -158,8 +158,8 @@ def test_json_to_stdout_holds_the_fields_and_nothing_else(
     assert document["identity"] == f"system:serviceaccount:{namespace}:default"
     assert document["apiserver"] == dev_cluster.server
     # json carries the CA itself: no CA file is written for it.
-    assert document["cacert"] is None
-    assert document["ca_crt"] == dev_cluster.ca_file.read_text()
+    assert document["cacert_path"] is None
+    assert document["ca_pem"] == dev_cluster.ca_file.read_text()
     assert list(tmp_path.iterdir()) == []
     assert admin.whoami(document["token"])[0] == 201
 

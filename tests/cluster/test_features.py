@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
@@ -70,7 +70,7 @@ def test_request_mode_reports_the_real_expiry(
     assert result.returncode == 0, result.stderr
     values = read_env(tmp_path / "dev.env")
     expires = datetime.fromisoformat(values["EXPIRES_AT"].replace("Z", "+00:00"))
-    remaining = (expires - datetime.now(UTC)).total_seconds()
+    remaining = (expires - datetime.now(timezone.utc)).total_seconds()
     assert 19 * 60 < remaining <= 20 * 60 + 5
     assert admin.whoami(values["TOKEN"]) == (201, f"system:serviceaccount:{namespace}:default")
     assert admin.secrets_of(namespace, "default") == []  # no Secret in request mode

@@ -22,7 +22,7 @@ from tests.cluster.test_features import eventually_status, read_env
 from tests.conftest import TRANSCRIPT, Admin, DevCluster, DevTool, Result, remember_token, run_tool
 from tests.faultproxy import FaultProxy, issue_cert
 
-UTC = timezone.utc  # noqa: UP017 (runs on 3.10)
+UTC = timezone.utc
 LAST_USED = "kubernetes.io/legacy-token-last-used"
 
 

@@ -25,7 +25,7 @@ from bootstrap.errors import EXIT_CODES, UsageError
 from bootstrap.readback import detect, parse
 from bootstrap.tokenrequest import parse_duration
 
-UTC = timezone.utc  # noqa: UP017 (runs on 3.10)
+UTC = timezone.utc
 
 
 def jwt(payload: dict[str, object]) -> str:

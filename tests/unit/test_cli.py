@@ -108,8 +108,9 @@ def test_version() -> None:
 
 
 @pytest.mark.usefixtures("home", "no_requests")
-def test_missing_cluster() -> None:
-    result = invoke()
+def test_missing_cluster(kubeconfig: Path) -> None:
+    """No --cluster and no current context (the fixture's kubeconfig has none)."""
+    result = invoke(env={"KUBECONFIG": str(kubeconfig)})
     assert result.exit_code == 2
     line = error_line(result)
     assert line.startswith("error: --cluster NAME is required")

@@ -193,23 +193,46 @@ def test_sh_quote_examples() -> None:
 
 
 def test_render_json() -> None:
-    document = json.loads(render_json(ISSUED, Path("/out/dev.ca.crt")))
+    """Schema bootstrap-token/v1: every field, in order, pinned literally."""
+    text = render_json(ISSUED, Path("/out/dev.ca.crt"))
+    document = json.loads(text)
+    assert list(document) == [
+        "apiVersion",
+        "cluster",
+        "apiserver",
+        "namespace",
+        "service_account",
+        "identity",
+        "identity_checked",
+        "secret",
+        "token",
+        "expires_at",
+        "ca_pem",
+        "cacert_path",
+        "insecure_skip_tls_verify",
+        "tls_server_name",
+        "proxy_url",
+        "powers",
+    ]
     assert document == {
-        "apiserver": ISSUED.server,
-        "token": TOKEN,
-        "cacert": "/out/dev.ca.crt",
-        "namespace": "ci",
-        "identity": "system:serviceaccount:ci:deployer",
+        "apiVersion": "bootstrap-token/v1",
         "cluster": "dev",
+        "apiserver": ISSUED.server,
+        "namespace": "ci",
         "service_account": "deployer",
+        "identity": "system:serviceaccount:ci:deployer",
         "secret": "deployer-token",
-        "ca_crt": CA_PEM.decode(),
+        "token": TOKEN,
         "expires_at": None,
+        "ca_pem": CA_PEM.decode(),
+        "cacert_path": "/out/dev.ca.crt",
+        "insecure_skip_tls_verify": False,
         "identity_checked": True,
-        "powers": None,
         "tls_server_name": None,
         "proxy_url": None,
+        "powers": None,
     }
+    assert text.endswith("}\n")
 
 
 def test_render_json_says_what_was_checked() -> None:
@@ -223,9 +246,21 @@ def test_render_json_says_what_was_checked() -> None:
 def test_render_json_without_ca_and_with_hostile_values() -> None:
     issued = replace(ISSUED, ca_pem=None, server=HOSTILE[5], token='"}\n{"x": 1')
     document = json.loads(render_json(issued, None))
-    assert document["cacert"] is None and document["ca_crt"] is None
+    assert document["cacert_path"] is None and document["ca_pem"] is None
     assert document["apiserver"] == HOSTILE[5]
     assert document["token"] == '"}\n{"x": 1'
+
+
+def test_render_json_nulls_never_empty_strings() -> None:
+    """Request mode has no Secret (Issued.secret is ""): null in json, like every absent value."""
+    issued = replace(
+        ISSUED, secret="", ca_pem=None, expires_at="2030-01-02T03:04:05Z", insecure=True
+    )
+    document = json.loads(render_json(issued, None))
+    assert document["secret"] is None
+    assert document["expires_at"] == "2030-01-02T03:04:05Z"
+    assert document["insecure_skip_tls_verify"] is True
+    assert "" not in document.values()
 
 
 def test_expiry_of_short_lived_tokens_is_carried() -> None:

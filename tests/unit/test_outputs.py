@@ -210,7 +210,7 @@ def test_json_on_stdout_writes_no_file(tmp_path: Path) -> None:
     stdout = io.StringIO()
     write_outputs(ISSUED, Options(cluster="dev", format="json", out="-"), tmp_path, {}, stdout)
     document = yaml.safe_load(stdout.getvalue())
-    assert document["cacert"] is None and document["ca_crt"] == CA_PEM.decode()
+    assert document["cacert_path"] is None and document["ca_pem"] == CA_PEM.decode()
     assert list(tmp_path.iterdir()) == []
 
 

@@ -287,13 +287,14 @@ def test_exit_codes_and_meanings_are_pinned() -> None:
         6: "conflict: an existing object is not ours, or the Secret was deleted",
         7: "timed out waiting for the token controller",
         8: "the issued token did not verify",
-        9: "the output could not be written",
+        9: "the output could not be written (or stdout was closed)",
         10: "several clusters or service accounts: at least one failed (see the summary table)",
         11: "check: the token is rejected (401): revoked or invalid",
         12: "check: the token has expired",
         13: "check: the token works but expires within --expires-within",
+        130: "interrupted (Ctrl-C)",
     }
-    assert list(errors.EXIT_CODES) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+    assert list(errors.EXIT_CODES) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 130]
     assert errors.FLEET_FAILED == 10
 
 
@@ -403,7 +404,7 @@ def test_readme_exit_code_table_has_the_same_rows() -> None:
         (int(m.group(1)), m.group(2))
         for m in re.finditer(r"^\| (\d+) \| (.+) \|$", section, re.MULTILINE)
     ]
-    assert [code for code, _ in rows] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert [code for code, _ in rows] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 130]
     keywords = [
         "success",
         "unexpected internal error",
@@ -416,6 +417,10 @@ def test_readme_exit_code_table_has_the_same_rows() -> None:
         "did not verify",
         "could not be written",
         "at least one failed",
+        "revoked or invalid",
+        "has expired",
+        "expires within",
+        "interrupted",
     ]
     for (code, meaning), keyword in zip(rows, keywords, strict=True):
         assert keyword in meaning, (code, meaning)
@@ -569,20 +574,22 @@ def test_json_output_is_exact() -> None:
     value = dataclasses.replace(issued(), ca_pem=CA_WITH_NON_ASCII)
     assert render_json(value, Path("/w/dev.ca.crt")) == (
         "{\n"
+        '  "apiVersion": "bootstrap-token/v1",\n'
+        '  "cluster": "dev",\n'
         '  "apiserver": "https://127.0.0.1:6443",\n'
-        f'  "token": "{TOKEN}",\n'
-        '  "cacert": "/w/dev.ca.crt",\n'
         '  "namespace": "ci",\n'
+        '  "service_account": "build",\n'
         '  "identity": "system:serviceaccount:ci:build",\n'
         '  "identity_checked": true,\n'
-        '  "cluster": "dev",\n'
-        '  "service_account": "build",\n'
         '  "secret": "build-token",\n'
-        '  "ca_crt": "-----BEGIN CERTIFICATE-----\\nQ\\ufffd\\n-----END CERTIFICATE-----\\n",\n'
+        f'  "token": "{TOKEN}",\n'
         '  "expires_at": null,\n'
-        '  "powers": null,\n'
+        '  "ca_pem": "-----BEGIN CERTIFICATE-----\\nQ\\ufffd\\n-----END CERTIFICATE-----\\n",\n'
+        '  "cacert_path": "/w/dev.ca.crt",\n'
+        '  "insecure_skip_tls_verify": false,\n'
         '  "tls_server_name": null,\n'
-        '  "proxy_url": null\n'
+        '  "proxy_url": null,\n'
+        '  "powers": null\n'
         "}\n"
     )
 
