@@ -203,13 +203,14 @@ class FleetBench:
                 say(
                     f"fleet {mode}, {n} clusters: bootstrap-token {row['tool_median_s']:.2f} s, kubectl loop {row['loop_median_s']:.2f} s (median of {reps})"
                 )
-        swept = {}
-        for p in sweep:
-            walls = [self.tool(max(sizes), "secret", p).wall_s for _ in range(reps)]
-            swept[str(p)] = statistics.median(walls)
-            say(
-                f"fleet sweep, {max(sizes)} clusters, secret mode, --parallel {p}: {swept[str(p)]:.2f} s"
-            )
+        swept: dict[str, dict[str, float]] = {}
+        for mode in ("secret", "request"):
+            for p in sweep:
+                walls = [self.tool(max(sizes), mode, p).wall_s for _ in range(reps)]
+                swept.setdefault(str(p), {})[mode] = statistics.median(walls)
+                say(
+                    f"fleet sweep, {max(sizes)} clusters, {mode}, --parallel {p}: {swept[str(p)][mode]:.2f} s"
+                )
         return {"rows": rows, "sweep": swept}
 
 
@@ -247,9 +248,9 @@ def render(results: dict[str, Any]) -> str:
         [True, False, True, True, True, True],
     )
     sweep = table(
-        ["--parallel", f"{max(c['sizes'])} clusters, secret mode, s"],
-        [[p, f"{s:.2f}"] for p, s in results["sweep"].items()],
-        [True, True],
+        ["--parallel", f"{max(c['sizes'])} clusters, secret mode, s", "request mode, s"],
+        [[p, f"{s['secret']:.2f}", f"{s['request']:.2f}"] for p, s in results["sweep"].items()],
+        [True, True, True],
     )
     return (
         f"### Fleet at {c['delay_ms']:.0f} ms per request\n\n`{c['command']}` on {c['date']} "

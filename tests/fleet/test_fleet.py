@@ -3,13 +3,17 @@ merged KUBECONFIG, three CAs, one cluster stopped in the middle of a run."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import run_tool
+from tests.faultproxy import FaultProxy, issue_cert
 from tests.fleet.conftest import NAMES, Fleet
 
 
@@ -148,3 +152,51 @@ def test_fleet_cluster_stopped_mid_run_fails_alone(
     for name in ("east", "west"):
         env = read_env(tmp_path / "creds" / f"{name}.env")
         assert curl(env["APISERVER"], env["TOKEN"], env["CACERT"]).stdout == "200"
+
+
+def test_default_parallel_runs_a_remote_fleet_of_eight_at_once(
+    fleet: Fleet, fleet_namespace: str, tmp_path: Path
+) -> None:
+    """Eight kubeconfig entries, each through a proxy that delays every request by
+    250 ms (a far region), onto the three clusters. Waiting on the network costs no
+    CPU, so the default --parallel (16) runs all eight at once: one process takes
+    about as long as for one cluster, where --parallel 4 would take two rounds."""
+    entries = []
+    with ExitStack() as stack:
+        for i in range(8):
+            cluster = fleet[NAMES[i % 3]]
+            pki = cluster.state / "pki"
+            cert = issue_cert(pki / "ca.crt", pki / "ca.key", tmp_path / "certs" / cluster.name)
+            proxy = stack.enter_context(
+                FaultProxy(cluster.server, pki / "ca.crt", *cert,
+                           upstream_client_cert=(pki / "admin.crt", pki / "admin.key"))
+            )  # fmt: skip
+            proxy.delay(0.25, window=600)
+            entries.append((f"far{i + 1}", proxy.url, cluster))
+        config: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [],
+                                  "users": [], "contexts": []}  # fmt: skip
+        for name, url, cluster in entries:
+            real = cluster.config
+            ca = real["clusters"][0]["cluster"]["certificate-authority-data"]
+            config["clusters"].append(
+                {"name": name, "cluster": {"server": url, "certificate-authority-data": ca}}
+            )
+            config["users"].append({"name": name, "user": real["users"][0]["user"]})
+            config["contexts"].append({"name": name, "context": {"cluster": name, "user": name}})
+        kubeconfig = tmp_path / "far.kubeconfig"
+        kubeconfig.write_text(json.dumps(config))
+
+        def timed(*names: str) -> float:
+            clusters = [arg for name in names for arg in ("--cluster", name)]
+            began = time.monotonic()
+            result = run_tool(
+                *clusters, "-n", fleet_namespace, "--mode", "request", "--out", "{cluster}.env",
+                "--kubeconfig", str(kubeconfig), cwd=tmp_path,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            return time.monotonic() - began
+
+        one = timed("far1")
+        eight = timed(*(name for name, _, _ in entries))
+    assert len(list(tmp_path.glob("far*.env"))) == 8
+    assert eight < 1.5 * one, f"8 clusters took {eight:.1f} s, one took {one:.1f} s"
