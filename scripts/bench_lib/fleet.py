@@ -256,7 +256,7 @@ def render(results: dict[str, Any]) -> str:
         f"### Fleet at {c['delay_ms']:.0f} ms per request\n\n`{c['command']}` on {c['date']} "
         f"(bootstrap-token's default --parallel {c['default_parallel']}; median of {c['reps']} "
         f"runs each, tool and loop interleaved; the whole run took {results['elapsed_s']:.0f} s)\n\n"
-        f"{main}\n\n{sweep}\n"
+        f"{main}\n" + (f"\n{sweep}\n" if results["sweep"] else "")
     )
 
 
