@@ -5,13 +5,17 @@ version; on the default cluster it runs as part of the suite)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Admin, DevCluster, DevTool, remember_token
+from tests.conftest import DEV_CLUSTER, Admin, DevCluster, DevTool, remember_token
 
 LAST_USED = "kubernetes.io/legacy-token-last-used"
 INVALID_SINCE = "kubernetes.io/legacy-token-invalid-since"
@@ -173,3 +177,34 @@ def _patch(admin: Admin, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         timeout=10,
     )
     return response.status, json.loads(response.data)
+
+
+def _dev_cluster(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DEV_CLUSTER_DIR": str(state)}
+    env.pop("K8S_VERSION", None)
+    return subprocess.run(
+        [sys.executable, str(DEV_CLUSTER), *args], env=env, capture_output=True, text=True
+    )
+
+
+def test_unpinned_version_is_refused_with_the_pinned_list(tmp_path: Path) -> None:
+    result = _dev_cluster(tmp_path / "c", "up", "--version", "1.31")
+    assert result.returncode == 1
+    assert "Kubernetes 1.31 is not pinned; pinned: v1.29.15 v1.36.3 v1.37.2" in result.stderr
+    assert "scripts/k8s/pin" in result.stderr
+    assert not (tmp_path / "c").exists()
+    malformed = _dev_cluster(tmp_path / "c", "up", "--version", "latest")
+    assert malformed.returncode == 1
+    assert "'latest' is not of the form 1.MINOR or 1.MINOR.PATCH" in malformed.stderr
+
+
+def test_running_cluster_keeps_its_version(dev_cluster: DevCluster, admin: Admin) -> None:
+    _, body = admin.request("GET", "/version")
+    result = _dev_cluster(dev_cluster.state, "up", "--version", "1.1")
+    assert result.returncode == 1
+    assert f"runs Kubernetes {body['gitVersion']}, not 1.1; run `scripts/dev-cluster down`" in (
+        result.stderr
+    )
+    same = _dev_cluster(dev_cluster.state, "up", "--version", body["gitVersion"].lstrip("v"))
+    assert same.returncode == 0, same.stderr
+    assert same.stdout == f"export KUBECONFIG={dev_cluster.kubeconfig}\n"
