@@ -159,9 +159,10 @@ def _target_options(function: F) -> F:
             click.option(
                 "--parallel",
                 type=click.IntRange(min=1),
-                default=4,
+                default=16,
                 show_default=True,
-                help="Tokens issued at once with several clusters or service accounts.",
+                help="Tokens issued at once with several clusters or service accounts "
+                "(mostly waiting on the network, so more than the CPUs).",
             ),
             click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings on stderr."),
             click.option(
