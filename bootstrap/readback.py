@@ -123,7 +123,9 @@ def _from_json(text: str, base: Path) -> FileCredentials:
     server, token = document.get("apiserver"), document.get("token")
     if not isinstance(server, str) or not isinstance(token, str) or not token:
         raise UsageError('the JSON file has no "apiserver" and "token" strings')
-    ca_crt, cacert = document.get("ca_crt"), document.get("cacert")
+    # schema bootstrap-token/v1: ca_pem, cacert_path (ca_crt, cacert: files from before v1)
+    ca_crt = document.get("ca_pem") or document.get("ca_crt")
+    cacert = document.get("cacert_path") or document.get("cacert")
 
     def text_field(name: str) -> str | None:
         value = document.get(name)

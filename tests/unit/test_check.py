@@ -93,7 +93,16 @@ def test_dotenv_takes_values_verbatim(tmp_path: Path) -> None:
     )
 
 
+def test_json_v1_reads_ca_pem_and_cacert_path(tmp_path: Path) -> None:
+    v1 = {"apiVersion": "bootstrap-token/v1", "apiserver": "https://a", "token": "t"}
+    embedded = parse(json.dumps({**v1, "ca_pem": "PEM", "cacert_path": None}), tmp_path)
+    assert (embedded.ca_pem, embedded.ca_file) == (b"PEM", None)
+    on_disk = parse(json.dumps({**v1, "ca_pem": None, "cacert_path": "dev.ca.crt"}), tmp_path)
+    assert (on_disk.ca_pem, on_disk.ca_file) == (None, str(tmp_path / "dev.ca.crt"))
+
+
 def test_json_with_embedded_ca_and_new_fields(tmp_path: Path) -> None:
+    """Files written before schema v1 named the CA `ca_crt` (PEM) and `cacert` (path)."""
     text = json.dumps(
         {
             "apiserver": "https://a",
