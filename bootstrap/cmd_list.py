@@ -34,6 +34,11 @@ _EPILOG = (
     help="Cluster name from the kubeconfig (clusters[].name); repeat for several.",
 )
 @click.option("--all-clusters", is_flag=True, help="Every cluster of the kubeconfig.")
+@click.option(
+    "--in-cluster",
+    is_flag=True,
+    help="Use the Pod's ServiceAccount (automatic in a Pod without a kubeconfig).",
+)
 @click.option("--context", metavar="CTX", help="Context supplying the credentials.")
 @click.option(
     "--kubeconfig",
@@ -124,8 +129,12 @@ def run(flags: dict[str, Any]) -> int:
         raise UsageError("use either -n/--namespace or -A/--all-namespaces, not both")
     if namespace:
         validate_name(namespace, "--namespace")
-    names = clusters(flags)
+    from bootstrap import incluster
+
     environ, home, _ = steps.environment()
+    # In a Pod: its ServiceAccount lists (-n stays as given: all namespaces by default).
+    flags.update(incluster.flag_updates(flags, True, environ, home))
+    names = clusters(flags)
     rows: list[inventory.Row] = []
     failed = 0
     for cluster in names:
@@ -135,6 +144,7 @@ def run(flags: dict[str, Any]) -> int:
             kubeconfig=flags.get("kubeconfig"),
             timeout=flags["timeout"],
             insecure_skip_tls_verify=flags["insecure_skip_tls_verify"],
+            in_cluster=bool(flags.get("in_cluster")),
         )
         try:
             target = steps.load_target(options, environ, home)

@@ -23,12 +23,16 @@ Columns, all read from the objects (nothing is inferred from names):
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
+from bootstrap.errors import AuthError
 from bootstrap.manifests import SA_NAME_ANNOTATION, TOKEN_SECRET_TYPE, is_managed, segment
+
+log = logging.getLogger("bootstrap")
 
 LAST_USED = "kubernetes.io/legacy-token-last-used"
 INVALID_SINCE = "kubernetes.io/legacy-token-invalid-since"
@@ -189,7 +193,15 @@ def collect(api: Any, cluster: str, namespace: str | None, unmanaged: bool) -> l
     items: dict[str, list[Body]] = {}
     for resource, path in paths(namespace, unmanaged).items():
         where = "" if resource == "clusterrolebindings" else f" {scope}"
-        body = api.get(path, f"list {resource}{where}")
+        try:
+            body = api.get(path, f"list {resource}{where}")
+        except AuthError:
+            if resource != "clusterrolebindings" or namespace is None:
+                raise
+            # A bootstrapper bound in one namespace (manifests/deploy/) cannot list
+            # cluster-wide objects: its list is still whole for the namespace.
+            log.info("not allowed to list clusterrolebindings: cluster roles not shown")
+            body = {}
         listed = body.get("items") or []
         items[resource] = [
             {k: v for k, v in item.items() if k != "data"}

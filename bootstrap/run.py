@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -146,13 +147,33 @@ class Timings:
         return ", ".join(parts) + f"; total {1000 * (previous - self.start):.0f} ms"
 
 
+_LOADED: dict[tuple[tuple[object, ...], ...], Kubeconfig] = {}
+_LOADING = threading.Lock()
+
+
 def load_kubeconfig(options: Options, environ: Mapping[str, str], home: Path) -> Kubeconfig:
+    """The merged kubeconfig, read once per process while its files are unchanged: every
+    job of a fleet asks for it, and parsing a big kubeconfig 20 times costs seconds."""
     paths = default_paths(options.kubeconfig, environ, home)
     if options.in_cluster:  # the Pod's context `in-cluster` joins (e.g. for --apply-to)
         from bootstrap import incluster
 
         return incluster.kubeconfig_with_pod(paths, incluster.service_account_dir(environ), environ)
-    return Kubeconfig.from_files(paths)
+    key = tuple(_file_stamp(path) for path in paths)
+    with _LOADING:  # one parse, not one per waiting thread
+        if key not in _LOADED:
+            _LOADED[key] = Kubeconfig.from_files(paths)
+        return _LOADED[key]
+
+
+def _file_stamp(path: Path) -> tuple[object, ...]:
+    """Identifies a file's current content well enough to reuse its parse (a merge into
+    the same kubeconfig by an earlier job changes it)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path),)
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def load_target(options: Options, environ: Mapping[str, str], home: Path) -> Target:

@@ -63,6 +63,12 @@ def test_every_command_works_with_only_the_bootstrapper_role(pod: Pod, admin: Ad
     assert status == 200, binding
     assert token_secrets(admin, ns, "app") == ["app-token"]
 
+    # list, in its namespace: the cluster-wide bindings are out of reach, the rest is there.
+    listed = pod.run("list", "-n", ns, "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)["items"]
+    assert (row["namespace"], row["service_account"], row["secret"]) == (ns, "app", "app-token")
+
     request = pod.run(
         "--service-account",
         "app",
