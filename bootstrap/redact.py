@@ -123,9 +123,13 @@ def redact(text: str) -> str:
     JWT-shaped string replaced by `<redacted>`."""
     compiled = _compiled()
     if compiled is not None:
-        whole, heads, ordered = compiled
-        text = _cut_secrets(whole.sub(REDACTED, text), heads, ordered)
+        text = compiled[0].sub(REDACTED, text)
+    # Every JWT whole, before the starts of cut-short secrets: all JWTs of one issuer
+    # begin alike (the header), and cutting that start first would leave the rest of
+    # an unregistered JWT no longer JWT-shaped, so printed.
     text = JWT.sub(REDACTED, text)
+    if compiled is not None:
+        text = _cut_secrets(text, compiled[1], compiled[2])
     if compiled is not None and (compiled[0].search(text) or compiled[1].search(text)):
         # Only a secret containing part of the marker can be re-formed by the
         # replacement itself; rather than loop, withhold the whole text.

@@ -222,3 +222,14 @@ def test_tokens_that_are_not_plain_are_refused(token: str) -> None:
         redact.check_plain_token(token, "the new token")
     assert str(e.value).startswith("the new token is not a plain bearer token")
     assert e.value.exit_code == 8
+
+
+def test_an_unregistered_jwt_sharing_a_registered_ones_header_is_redacted_whole() -> None:
+    """All JWTs of one issuer start with the same header: a registered token's start must
+    not be cut out of another JWT first, leaving its payload and signature printable."""
+    header = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImFiYyJ9"
+    registered = f"{header}.eyJzdWIiOiJvbmUifQ.c2lnbmF0dXJlLW9uZQ"
+    other = f"{header}.eyJzdWIiOiJ0d28ifQ.c2lnbmF0dXJlLXR3bw"
+    redact.register(registered)
+    assert redact.redact(f"a {other} b") == "a <redacted> b"
+    assert redact.redact(f"cut: {registered[:20]}") == "cut: <redacted>"
