@@ -79,9 +79,12 @@ def test_missing_service_account_files_are_exit_3(pod: Pod, missing: str) -> Non
 def test_without_a_mounted_token_there_is_no_in_cluster_fallback(pod: Pod) -> None:
     (pod.directory / "token").unlink()
     result = pod.run("--service-account", "app")
-    assert result.returncode == 2, result.stderr
+    # No Pod credentials and no kubeconfig: no current context to take the cluster from.
+    assert result.returncode == 3, result.stderr
+    home = pod.env["HOME"]
     assert result.error_lines == [
-        "error: --cluster NAME is required (see the names with: bootstrap-token --list-clusters)"
+        f"error: no kubeconfig found (looked at {home}/.kube/config); pass --kubeconfig PATH "
+        "or set KUBECONFIG"
     ]
 
 
