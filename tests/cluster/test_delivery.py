@@ -106,16 +106,10 @@ def test_argocd_apply_to_then_rotate(
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    flags = (
-        "--service-account",
-        "argocd-manager",
-        "--clusterrole",
-        "view",
-        "--format",
-        "argocd",
-        "--apply-to",
-        f"{MGMT_CONTEXT}/{mgmt}",
-    )
+    """docs/delivery.md's example: register, then rotate, one command each (here the
+    ServiceAccount's namespace and Argo CD's are fresh ones instead of kube-system/argocd)."""
+    account = ("--service-account", "argocd-manager", "--clusterrole", "cluster-admin")
+    flags = (*account, "--format", "argocd", "--apply-to", f"{MGMT_CONTEXT}/{mgmt}")
     first = dev_tool(*flags)
     assert first.returncode == 0, first.stderr
     assert first.stdout == ""
@@ -158,6 +152,11 @@ def test_argocd_apply_to_then_rotate(
     assert token2 != token1
     assert curl_whoami(values["server"], ca_file, token2) == (201, identity)
     assert eventually_unauthorized(admin, token1) == 401
+
+    # Unregister: the token dies with its Secret, the binding of cluster-admin goes too.
+    revoked = dev_tool("revoke", *account[:2], "--all")
+    assert revoked.returncode == 0, revoked.stderr
+    assert eventually_unauthorized(admin, token2) == 401
 
 
 def test_kubeconfig_secret_apply_to(
