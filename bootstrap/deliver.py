@@ -32,7 +32,14 @@ from urllib.parse import quote
 
 import yaml
 
-from bootstrap.errors import ApiError, AuthError, ConfigError, ConflictError, UsageError
+from bootstrap.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    UsageError,
+)
 from bootstrap.target import select, validate_name
 
 if TYPE_CHECKING:
@@ -229,13 +236,7 @@ class Delivery:
                 "PATCH", path, what, body, content_type="application/apply-patch+yaml"
             )
         except AuthError as e:
-            if e.status != 403:
-                raise
-            raise AuthError(
-                f"--apply-to: {e}; the context's user needs get and patch on secrets in "
-                f"namespace {self.namespace} (e.g. a Role with those verbs, bound to it)",
-                e.status,
-            ) from None
+            raise self._forbidden(e, " (e.g. a Role with those verbs, bound to it)") from None
         except ApiError as e:
             if e.status == 404:
                 raise ApiError(
@@ -245,11 +246,19 @@ class Delivery:
                 ) from None
             raise
 
+    def _forbidden(self, error: AuthError, hint: str = "") -> AuthError:
+        """A 403 says which permission is missing; a 401 stays as it is."""
+        if error.status != 403:
+            return error
+        return AuthError(
+            f"--apply-to: {error}; the context's user needs get and patch on secrets in "
+            f"namespace {self.namespace}{hint}",
+            error.status,
+        )
+
     def check(self) -> None:
         """Before the token exists: an existing Secret of that name must be ours, and a
         dry-run apply must pass (permission, namespace, admission)."""
-        from bootstrap.errors import NotFoundError
-
         try:
             existing = self.api.get(
                 self.path.split("?", 1)[0], f"get secrets in namespace {self.namespace}"
@@ -257,13 +266,7 @@ class Delivery:
         except NotFoundError:
             existing = None
         except AuthError as e:
-            if e.status != 403:
-                raise
-            raise AuthError(
-                f"--apply-to: {e}; the context's user needs get and patch on secrets in "
-                f"namespace {self.namespace}",
-                e.status,
-            ) from None
+            raise self._forbidden(e) from None
         if existing is not None:
             labels = (existing.get("metadata") or {}).get("labels") or {}
             if labels.get(MANAGED_BY[0]) != MANAGED_BY[1]:
