@@ -251,7 +251,7 @@ class Delivery:
         if error.status != 403:
             return error
         return AuthError(
-            f"--apply-to: {error}; the context's user needs get and patch on secrets in "
+            f"--apply-to: {error}; the context's user needs get, create and patch on secrets in "
             f"namespace {self.namespace}{hint}",
             error.status,
         )

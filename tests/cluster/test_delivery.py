@@ -325,7 +325,9 @@ def test_apply_to_refusals_come_before_the_target(
         "error: --apply-to: forbidden: user 'weak' (context 'weak') may not get secrets in "
         f"namespace {mgmt} ("
     )
-    assert line.endswith(f"; the context's user needs get and patch on secrets in namespace {mgmt}")
+    assert line.endswith(
+        f"; the context's user needs get, create and patch on secrets in namespace {mgmt}"
+    )
 
     foreign = {"metadata": {"name": "cluster-dev"}, "stringData": {"keep": "me"}}
     status, body = admin.request("POST", f"/api/v1/namespaces/{mgmt}/secrets", foreign)
@@ -391,7 +393,7 @@ def test_apply_to_patch_forbidden_after_get(
         f"namespace {mgmt} (server-side apply) ("
     )
     assert line.endswith(
-        f"; the context's user needs get and patch on secrets in namespace {mgmt} "
+        f"; the context's user needs get, create and patch on secrets in namespace {mgmt} "
         "(e.g. a Role with those verbs, bound to it)"
     )
     assert not service_account_exists(admin, namespace, "never")
