@@ -45,6 +45,7 @@ from bootstrap.target import select, validate_name
 if TYPE_CHECKING:
     from bootstrap.client import Api
     from bootstrap.emit import Issued
+    from bootstrap.readback import FileCredentials
     from bootstrap.run import Options
 
 log = logging.getLogger("bootstrap")
@@ -322,3 +323,63 @@ def prepare(
     delivery = Delivery(api, destination.context, destination.namespace, name, options.format)
     delivery.check()
     return delivery
+
+
+def read_back(text: str, base: Path, context: str | None = None) -> FileCredentials | None:
+    """The credentials in a Secret manifest of these formats (for `check` and
+    `--renew-before`, via readback.parse); None when `text` is not a Secret.
+    Errors never quote the file's content."""
+    from bootstrap import readback
+
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(document, dict) or document.get("kind") != "Secret":
+        return None
+    values = _secret_values(document)
+    if "value" in values:
+        inner = readback.parse(values["value"], base, context=context)
+        return replace(inner, format="kubeconfig-secret")
+    if "config" not in values or "server" not in values:
+        raise UsageError(
+            "the Secret holds neither an Argo CD cluster config (server, config) nor a "
+            "kubeconfig under value"
+        )
+    try:
+        config = json.loads(values["config"])
+        tls = config.get("tlsClientConfig") or {}
+        token = config["bearerToken"]
+        ca_data = tls.get("caData")
+        ca_pem = base64.b64decode(ca_data, validate=True) if ca_data else None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise UsageError(
+            "the Argo CD Secret's config is not JSON with a bearerToken and valid caData"
+        ) from None
+    if not isinstance(token, str) or not token:
+        raise UsageError("the Argo CD Secret's config has no bearerToken")
+    return readback.FileCredentials(
+        format="argocd",
+        server=values["server"],
+        token=token,
+        ca_pem=ca_pem,
+        insecure=tls.get("insecure") is True,
+        tls_server_name=tls.get("serverName") or None,
+        proxy_url=config.get("proxyUrl") or None,
+    )
+
+
+def _secret_values(document: Mapping[str, Any]) -> dict[str, str]:
+    """`stringData`, else `data` decoded (a Secret read back from the cluster)."""
+    values: dict[str, str] = {}
+    data = document.get("data")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            try:
+                values[str(key)] = base64.b64decode(str(value), validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                raise UsageError(f"the Secret's data.{key} is not base64 text") from None
+    string_data = document.get("stringData")
+    if isinstance(string_data, dict):
+        values.update({str(k): str(v) for k, v in string_data.items()})
+    return values

@@ -33,6 +33,10 @@ def mgmt(admin: Admin) -> Iterator[str]:
     admin.request("DELETE", f"/api/v1/namespaces/{name}")
 
 
+def kube_env(dev_cluster: DevCluster) -> dict[str, str]:
+    return {"KUBECONFIG": str(dev_cluster.kubeconfig)}
+
+
 def get_secret(admin: Admin, namespace: str, name: str) -> dict[str, Any]:
     status, body = admin.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
     assert status == 200, body
@@ -227,6 +231,18 @@ def test_file_output(
     assert token is not None
     remember_token(token)
     assert token in path.read_text()
+
+    # `check` reads the manifest back and tries its credentials; --renew-before keeps it.
+    checked = run_tool("check", file_name, env=kube_env(dev_cluster), cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith(f"{file_name}: valid\n")
+    assert f"  format:     {output_format}\n" in checked.stdout
+    assert f"  identity:   system:serviceaccount:{namespace}:default\n" in checked.stdout
+    before = path.read_bytes()
+    kept = dev_tool("--format", output_format, "--renew-before", "1h")
+    assert kept.returncode == 0, kept.stderr
+    assert f"{path} is still valid" in kept.stderr
+    assert path.read_bytes() == before
 
     if output_format == "argocd":
         assert document["metadata"]["namespace"] == "argocd"

@@ -288,3 +288,72 @@ def test_help_names_the_formats_and_flags() -> None:
     assert "argocd|kubeconfig-secret" in result.output
     assert "--apply-to CONTEXT/NAMESPACE" in result.output
     assert "--secret-name NAME" in result.output
+
+
+# --- reading a delivered Secret back (check, --renew-before) -----------------------------
+
+
+def test_read_back_argocd_manifest(tmp_path: Path) -> None:
+    creds = deliver.read_back(ARGOCD, tmp_path)
+    assert creds is not None
+    assert (creds.format, creds.server, creds.token, creds.ca_pem, creds.insecure) == (
+        "argocd",
+        "https://127.0.0.1:6443",
+        TOKEN,
+        b"CA\n",
+        False,
+    )
+
+
+def test_read_back_argocd_from_the_cluster_as_data(tmp_path: Path) -> None:
+    """`kubectl get secret -o yaml` shows base64 `data`, not `stringData`."""
+    text = """\
+apiVersion: v1
+kind: Secret
+metadata: {name: cluster-dev}
+data:
+  server: aHR0cHM6Ly9hcGkuZXhhbXBsZTo2NDQz
+  config: eyJiZWFyZXJUb2tlbiI6ICJ0b2siLCAidGxzQ2xpZW50Q29uZmlnIjogeyJzZXJ2ZXJOYW1lIjogImFwaSIsICJpbnNlY3VyZSI6IGZhbHNlfSwgInByb3h5VXJsIjogImh0dHA6Ly9wOjMxMjgifQ==
+"""
+    creds = deliver.read_back(text, tmp_path)
+    assert creds is not None
+    assert (creds.server, creds.token, creds.ca_pem) == ("https://api.example:6443", "tok", None)
+    assert (creds.tls_server_name, creds.proxy_url) == ("api", "http://p:3128")
+
+
+def test_read_back_kubeconfig_secret(tmp_path: Path) -> None:
+    creds = deliver.read_back(KUBECONFIG_SECRET, tmp_path)
+    assert creds is not None
+    assert (creds.format, creds.server, creds.token, creds.ca_pem, creds.namespace) == (
+        "kubeconfig-secret",
+        "https://127.0.0.1:6443",
+        TOKEN,
+        b"CA\n",
+        "ci",
+    )
+
+
+def test_read_back_leaves_other_yaml_alone(tmp_path: Path) -> None:
+    assert deliver.read_back("apiVersion: v1\nkind: Config\n", tmp_path) is None
+    assert deliver.read_back("{not: [yaml", tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: Secret\nstringData: {other: x}\n", "the Secret holds neither"),
+        (
+            "kind: Secret\nstringData: {server: s, config: 'not json'}\n",
+            "the Argo CD Secret's config is not JSON with a bearerToken and valid caData",
+        ),
+        (
+            'kind: Secret\nstringData: {server: s, config: \'{"bearerToken": ""}\'}\n',
+            "the Argo CD Secret's config has no bearerToken",
+        ),
+        ("kind: Secret\ndata: {server: '***'}\n", "the Secret's data.server is not base64 text"),
+    ],
+)
+def test_read_back_errors(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        deliver.read_back(text, tmp_path)
+    assert str(caught.value) == message or str(caught.value).startswith(message)
