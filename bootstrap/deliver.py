@@ -138,14 +138,12 @@ def argocd_config(issued: Issued) -> dict[str, Any]:
     tls: dict[str, Any] = {}
     if issued.ca_pem and not issued.insecure:  # client-go refuses a CA with insecure
         tls["caData"] = base64.b64encode(issued.ca_pem).decode()
-    server_name = getattr(issued, "tls_server_name", None)
-    if server_name:
-        tls["serverName"] = server_name
+    if issued.tls_server_name:
+        tls["serverName"] = issued.tls_server_name
     tls["insecure"] = bool(issued.insecure)
     config: dict[str, Any] = {"bearerToken": issued.token, "tlsClientConfig": tls}
-    proxy_url = getattr(issued, "proxy_url", None)
-    if proxy_url:
-        config["proxyUrl"] = proxy_url
+    if issued.proxy_url:
+        config["proxyUrl"] = issued.proxy_url
     return config
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,14 +27,6 @@ ISSUED = Issued(
     ca_pem=b"CA\n",  # base64: Q0EK
     identity="system:serviceaccount:ci:argocd-manager",
 )
-
-
-@dataclass(frozen=True)
-class IssuedWithTransport(Issued):
-    """The fields the client branch adds to Issued; deliver reads them with getattr."""
-
-    tls_server_name: str | None = None
-    proxy_url: str | None = None
 
 
 ARGOCD = f"""\
@@ -116,11 +108,7 @@ def test_argocd_manifest_is_what_argo_cd_reads() -> None:
 
 
 def test_argocd_server_name_and_proxy_url() -> None:
-    issued = IssuedWithTransport(
-        **{k: getattr(ISSUED, k) for k in ISSUED.__dataclass_fields__},
-        tls_server_name="api.internal",
-        proxy_url="http://proxy.corp:3128",
-    )
+    issued = replace(ISSUED, tls_server_name="api.internal", proxy_url="http://proxy.corp:3128")
     assert deliver.argocd_config(issued) == {
         "bearerToken": TOKEN,
         "tlsClientConfig": {"caData": "Q0EK", "serverName": "api.internal", "insecure": False},
