@@ -7,9 +7,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
+import ssl
 import stat
 import subprocess
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -414,3 +417,42 @@ def test_apply_to_patch_forbidden_after_get(
     )
     assert not service_account_exists(admin, namespace, "never")
     assert os.listdir(tmp_path) == []
+
+
+def test_argocd_carries_tls_server_name(
+    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
+) -> None:
+    """A cluster reached by IP with `tls-server-name: localhost`: Argo CD gets
+    `serverName`, and with it (SNI and the name checked) caData verifies the server."""
+    config = dev_cluster.config
+    cluster = dict(config["clusters"][0]["cluster"], **{"tls-server-name": "localhost"})
+    config["clusters"].append({"name": "dev-sni", "cluster": cluster})
+    config["contexts"].append(
+        {"name": "dev-sni-admin", "context": {"cluster": "dev-sni", "user": "dev-admin"}}
+    )
+    kubeconfig = tmp_path / "sni.kubeconfig"
+    kubeconfig.write_text(json.dumps(config))
+    result = run_tool(
+        *("--cluster", "dev-sni", "-n", namespace, "--format", "argocd", "--out", "-"),
+        env={"KUBECONFIG": str(kubeconfig)},
+        cwd=tmp_path,
+        stdout_may_hold_token=True,
+    )
+    assert result.returncode == 0, result.stderr
+    document = yaml.safe_load(result.stdout)
+    argo = json.loads(document["stringData"]["config"])
+    remember_token(argo["bearerToken"])
+    tls = argo["tlsClientConfig"]
+    assert tls["serverName"] == "localhost"
+    assert document["stringData"]["server"].startswith("https://127.0.0.1:")
+
+    context = ssl.create_default_context(cadata=base64.b64decode(tls["caData"]).decode("ascii"))
+    url = urllib.parse.urlsplit(document["stringData"]["server"])
+    raw = socket.create_connection((url.hostname, url.port), timeout=10)
+    with context.wrap_socket(raw, server_hostname=tls["serverName"]) as conn:
+        conn.sendall(
+            b"GET /api HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+            + f"Authorization: Bearer {argo['bearerToken']}\r\n\r\n".encode()
+        )
+        status_line = conn.recv(64).split(b"\r\n", 1)[0]
+    assert status_line == b"HTTP/1.1 200 OK"
