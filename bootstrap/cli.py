@@ -181,10 +181,23 @@ def _output_options(function: F) -> F:
             click.option(
                 "--format",
                 "output_format",
-                type=click.Choice(["env", "kubeconfig", "json", "dotenv", "github"]),
+                type=click.Choice(
+                    ["env", "kubeconfig", "json", "dotenv", "github", "argocd", "kubeconfig-secret"]
+                ),
                 default="env",
                 show_default=True,
-                help="env: to source; kubeconfig: standalone or merged; json; dotenv: KEY=value (GitLab, docker --env-file); github: $GITHUB_ENV with the token masked.",
+                help="env: to source; kubeconfig: standalone or merged; json; dotenv: KEY=value (GitLab, docker --env-file); github: $GITHUB_ENV with the token masked; argocd: Argo CD cluster Secret; kubeconfig-secret: Secret with the kubeconfig under `value` (Flux, Cluster API).",
+            ),
+            click.option(
+                "--apply-to",
+                metavar="CONTEXT/NAMESPACE",
+                help="argocd, kubeconfig-secret: server-side apply the Secret into NAMESPACE of the cluster of kubeconfig context CONTEXT instead of writing a file.",
+            ),
+            click.option(
+                "--secret-name",
+                "delivery_name",
+                metavar="NAME",
+                help="Name of the argocd / kubeconfig-secret Secret  [default: cluster-CLUSTER / CLUSTER-kubeconfig]",
             ),
             click.option(
                 "--out",
@@ -426,6 +439,8 @@ def _options(flags: dict[str, Any], cluster: str, service_account: str = "defaul
         bound_secret=flags.get("bound_secret"),
         emit_server=flags.get("emit_server"),
         in_cluster=bool(flags.get("in_cluster")),
+        apply_to=flags.get("apply_to"),
+        delivery_name=flags.get("delivery_name"),
     ).validate()
 
 
@@ -521,6 +536,9 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
     # Several tokens as json on stdout: one document, a list in the order of the jobs.
     collect = len(jobs) > 1 and flags.get("out") == "-" and flags.get("output_format") == "json"
     documents: dict[tuple[str, str], Any] = {}
+    from bootstrap import deliver
+
+    deliver.check_jobs([_options(flags, c, a) for c, a in jobs])
 
     def one(cluster: str, account: str) -> str:
         options = _options(flags, cluster, account)
@@ -545,13 +563,18 @@ def _issue(flags: dict[str, Any], rotate: bool) -> int:
             options, kept = renew_or_keep(options, target, cwd, flags["renew_before"])
             if kept:
                 return kept
+        # --apply-to is checked (context, namespace, permission) before the target is asked.
+        delivery = deliver.prepare(options, environ, home, deadline - time.monotonic())
         progress = _Progress(quiet=flags["quiet"] or len(jobs) > 1)
         try:
             issued = run.issue(options, target, timings, progress.update)
         finally:
             progress.done()
         buffer = io.StringIO() if collect else None
-        out = run.write_outputs(issued, options, cwd, environ, buffer, deadline=deadline)
+        if delivery is not None:
+            out: object = delivery.apply(issued)
+        else:
+            out = run.write_outputs(issued, options, cwd, environ, buffer, deadline=deadline)
         if buffer is not None:
             documents[(cluster, account)] = json.loads(buffer.getvalue())
         timings.mark("emit")

@@ -151,11 +151,18 @@ class Api:
         return self.request("DELETE", path, what)
 
     def request(
-        self, method: str, path: str, what: str, body: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        what: str,
+        body: Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
     ) -> dict[str, Any]:
         """One logical request, retried while transient and the deadline allows.
 
         `what` names the action for error messages, e.g. "create secrets in namespace ns".
+        `content_type` of the JSON body: e.g. application/apply-patch+yaml (JSON is YAML)
+        for a server-side apply.
         """
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type((TransientError, UnreachableError)),
@@ -165,7 +172,7 @@ class Api:
             reraise=True,
         )
         try:
-            result: dict[str, Any] = retrying(self._once, method, path, what, body)
+            result: dict[str, Any] = retrying(self._once, method, path, what, body, content_type)
         except UnreachableError as e:
             gave_up = not (self.answered or isinstance(e, DeadlineReached))
             if not gave_up or self.deadline.remaining() <= _LAST_TRY:
@@ -184,7 +191,12 @@ class Api:
         log.log(level, "%s; retrying in %.2f s (further retries: --debug)", error, delay)
 
     def _once(
-        self, method: str, path: str, what: str, body: Mapping[str, Any] | None
+        self,
+        method: str,
+        path: str,
+        what: str,
+        body: Mapping[str, Any] | None,
+        content_type: str = "application/json",
     ) -> dict[str, Any]:
         timeout = min(REQUEST_TIMEOUT, self.deadline.remaining())
         if timeout <= 0:
@@ -193,7 +205,7 @@ class Api:
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
-            headers += [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+            headers += [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
         started = time.perf_counter()
         url = self._prefix_path(path)
         with transport.Watchdog(timeout) as dog:

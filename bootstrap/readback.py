@@ -66,6 +66,11 @@ def parse(
     if kind == "json":
         return _from_json(text, base)
     if kind == "kubeconfig":
+        from bootstrap.deliver import read_back  # argocd, kubeconfig-secret manifests
+
+        delivered = read_back(text, base, context)
+        if delivered is not None:
+            return delivered
         return _from_kubeconfig(text, base, context)
     return _from_variables(text, base, kind, prefix)
 

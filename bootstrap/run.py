@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from bootstrap import emit, files, redact
+from bootstrap import deliver, emit, files, redact
 from bootstrap.client import Api, Credentials, Deadline
 from bootstrap.errors import ConfigError, UsageError
 from bootstrap.kubeconfig import Kubeconfig, default_paths
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bootstrap")
 
 FILE_FORMATS = {"env": "env", "kubeconfig": "kubeconfig", "json": "json", "dotenv": "env"}
+FILE_FORMATS.update(deliver.SECRET_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Options:
     bound_secret: str | None = None  # request mode: the token dies with this Secret
     emit_server: str | None = None  # APISERVER written to the outputs (default: the cluster's)
     in_cluster: bool = False  # the Pod's ServiceAccount, not a kubeconfig (see incluster.py)
+    apply_to: str | None = None  # CONTEXT/NAMESPACE: apply the Secret formats there (deliver.py)
+    delivery_name: str | None = None  # --secret-name: name of the delivered Secret
 
     @property
     def secret_name(self) -> str | None:
@@ -90,6 +93,7 @@ class Options:
                 raise UsageError("--bound-secret needs --mode request")
             validate_name(self.bound_secret, "--bound-secret", subdomain=True)
         _ = self.variable_prefix  # validates --env-prefix
+        deliver.validate(self)
         return self
 
     @property
@@ -383,7 +387,7 @@ def default_stem(cluster: str, service_account: str) -> str:
 
 def output_path(options: Options, cwd: Path) -> Path | None:
     """Where the output goes; None means stdout (or, for github, the runner's files)."""
-    if options.out == "-" or options.format == "github":
+    if options.out == "-" or options.format == "github" or options.apply_to:
         return None
     if options.out:
         out = options.out.replace("{cluster}", emit.safe_file_name(options.cluster))
@@ -396,7 +400,9 @@ def output_path(options: Options, cwd: Path) -> Path | None:
 def ca_path(options: Options, cwd: Path, environ: Mapping[str, str]) -> Path | None:
     """Where the CA file goes; None when the format needs none: a kubeconfig embeds
     the CA, and so does json on stdout (`ca_crt`)."""
-    if options.format == "kubeconfig" or (options.format == "json" and options.out == "-"):
+    if options.format in ("kubeconfig", *deliver.SECRET_FORMATS) or (
+        options.format == "json" and options.out == "-"
+    ):
         return None
     if options.format == "github":
         return files.ca_path_for(None, options.cluster, Path(environ.get("RUNNER_TEMP") or cwd))
@@ -472,7 +478,9 @@ def write_outputs(
     check_output_location(options, cwd, environ)  # again: the run may have taken a while
     out = output_path(options, cwd)
     prefix = options.variable_prefix
-    if options.format == "kubeconfig":
+    if options.format in deliver.SECRET_FORMATS:
+        text = deliver.render(issued, options)
+    elif options.format == "kubeconfig":
         if out is None:
             text = emit.render_kubeconfig(issued)
         else:

@@ -144,7 +144,8 @@ def test_flags_first_still_issue(tmp_path: Path, kubeconfig: Path) -> None:
         (
             ["--format", "yaml"],
             "error: invalid value for '--format': 'yaml' is not one of 'env', 'kubeconfig', "
-            "'json', 'dotenv', 'github'; see 'bootstrap-token --help'",
+            "'json', 'dotenv', 'github', 'argocd', 'kubeconfig-secret'; "
+            "see 'bootstrap-token --help'",
         ),
         (
             ["--cluster"],
@@ -305,7 +306,8 @@ def test_completion_of_commands_contexts_clusters_and_formats(kubeconfig: Path) 
     ]
     assert complete("bootstrap-token rotate --cluster d", kubeconfig) == [("plain", "dev")]
     assert complete("bootstrap-token --format ", kubeconfig) == [
-        ("plain", f) for f in ("env", "kubeconfig", "json", "dotenv", "github")
+        ("plain", f)
+        for f in ("env", "kubeconfig", "json", "dotenv", "github", "argocd", "kubeconfig-secret")
     ]
     flags = [value for _, value in complete("bootstrap-token --cl", kubeconfig)]
     assert flags == ["--cluster", "--clusterrole"]
