@@ -142,7 +142,8 @@ def test_installed_wheel_issues_a_real_token_from_any_directory(
     elsewhere.mkdir(parents=True)
     process = subprocess.run(
         [str(fresh_venv / "bin" / "bootstrap-token"), "--cluster", "dev", "-n", namespace,
-         "--clusterrole", "view", "--format", "json", "--out", "-"],
+         "--service-account", "viewer", "--clusterrole", "view", "--format", "json",
+         "--out", "-"],
         capture_output=True, text=True, cwd=elsewhere, timeout=120,
         env=clean_env(KUBECONFIG=str(dev_cluster.kubeconfig)),
     )  # fmt: skip
@@ -150,20 +151,20 @@ def test_installed_wheel_issues_a_real_token_from_any_directory(
     assert process.returncode == 0, process.stderr
     document = json.loads(process.stdout)
     remember_token(document["token"])
-    assert document["identity"] == f"system:serviceaccount:{namespace}:default"
+    assert document["identity"] == f"system:serviceaccount:{namespace}:viewer"
     assert admin.whoami(document["token"])[0] == 201
     # the ClusterRoleBinding came from the packaged manifests/clusterrolebinding.yaml
     status, body = admin.request(
         "GET",
         "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/"
-        f"bootstrap-token:{namespace}:default:view",
+        f"bootstrap-token:{namespace}:viewer:view",
     )
     assert status == 200, body
     assert body["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "bootstrap-token"
     admin.request(
         "DELETE",
         "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/"
-        f"bootstrap-token:{namespace}:default:view",
+        f"bootstrap-token:{namespace}:viewer:view",
     )
     # the kubectl plugin entry point is installed too
     usage = sh(fresh_venv / "bin" / "kubectl-bootstrap_token", "--help", cwd=elsewhere)
