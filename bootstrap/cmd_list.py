@@ -99,7 +99,7 @@ def list_command(**flags: Any) -> None:
 
 def clusters(flags: dict[str, Any]) -> list[str]:
     """The clusters to list, chosen as `issue` chooses them (--cluster, --all-clusters)."""
-    from bootstrap.cli import _jobs
+    from bootstrap.jobs import jobs_of
 
     shared = {
         "clusters": flags["clusters"],
@@ -114,7 +114,7 @@ def clusters(flags: dict[str, Any]) -> list[str]:
         "insecure_skip_tls_verify": flags["insecure_skip_tls_verify"],
         "server": None,
     }
-    return list(dict.fromkeys(cluster for cluster, _ in _jobs(shared)))
+    return list(dict.fromkeys(cluster for cluster, _ in jobs_of(shared)))
 
 
 def run(flags: dict[str, Any]) -> int:

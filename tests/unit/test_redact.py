@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bootstrap import cli, redact
+from bootstrap import cli, jobs, redact
 from bootstrap.client import Credentials
 from bootstrap.errors import ApiError, VerifyError
 
@@ -104,10 +104,10 @@ def every_rendering(text: str) -> str:
                 raise ApiError(f"cannot get secrets: {text}")
             return f"{text} -> dev.env"
 
-        return cli._run_jobs([("a", "x"), ("b", "x")], one, {"parallel": 2})
+        return jobs.run_jobs([("a", "x"), ("b", "x")], one, {"parallel": 2})
 
     def progress() -> int:
-        shown = cli._Progress(quiet=False)
+        shown = jobs.Progress(quiet=False)
         shown.tty = True
         redact.register(f"Secret... {0.5:.1f} s")  # even the fixed text is filtered
         shown.update(0.5)
