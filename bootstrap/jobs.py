@@ -123,7 +123,7 @@ def issue(flags: dict[str, Any], rotate: bool) -> int:
     import io
     import json
 
-    from bootstrap import run
+    from bootstrap import outputs, run
 
     in_cluster(flags)
     environ, home, cwd = run.environment()
@@ -150,7 +150,7 @@ def issue(flags: dict[str, Any], rotate: bool) -> int:
             options_for(flags, cluster, account)
         return _dry_run(flags, jobs, rotate)
     # Every job's outputs are checked before any request, and against each other.
-    run.check_outputs([options_for(flags, c, a) for c, a in jobs], cwd, environ)
+    outputs.check_outputs([options_for(flags, c, a) for c, a in jobs], cwd, environ)
     # Several tokens as json on stdout: one document, a list in the order of the jobs.
     collect = len(jobs) > 1 and flags.get("out") == "-" and flags.get("output_format") == "json"
     documents: dict[tuple[str, str], Any] = {}
@@ -192,7 +192,7 @@ def issue(flags: dict[str, Any], rotate: bool) -> int:
         if delivery is not None:
             out: object = delivery.apply(issued)
         else:
-            out = run.write_outputs(issued, options, cwd, environ, buffer, deadline=deadline)
+            out = outputs.write_outputs(issued, options, cwd, environ, buffer, deadline=deadline)
         if buffer is not None:
             documents[(cluster, account)] = json.loads(buffer.getvalue())
         timings.mark("emit")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from bootstrap import check, files, readback
 from bootstrap.errors import BootstrapError, ConfigError, TLSVerificationError, UsageError
-from bootstrap.run import Options, output_path
+from bootstrap.outputs import output_path
+from bootstrap.run import Options
 from bootstrap.target import Target
 from bootstrap.verify import expected_identity
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from bootstrap import __version__, run
+from bootstrap import __version__, outputs, run
 from bootstrap.cli import _Redact, command
 from bootstrap.emit import Issued
 from bootstrap.errors import EXIT_CODES, UsageError
@@ -320,7 +320,7 @@ def test_output_to_stdout(kubeconfig: Path, stub_issue: list[Options]) -> None:
 def test_write_outputs_to_a_given_stream(tmp_path: Path) -> None:
     issued = Issued("dev", "https://h", "ci", "sa", "sa-token", TOKEN, None, "me")
     stream = io.StringIO()
-    out = run.write_outputs(issued, Options(cluster="dev", out="-"), tmp_path, {}, stream)
+    out = outputs.write_outputs(issued, Options(cluster="dev", out="-"), tmp_path, {}, stream)
     assert out is None
     assert f"export TOKEN='{TOKEN}'" in stream.getvalue()
     assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from bootstrap import deliver, run
+from bootstrap import deliver, outputs, run
 from bootstrap.cli import command
 from bootstrap.emit import Issued
 from bootstrap.errors import UsageError
@@ -182,19 +182,19 @@ def test_default_names(cluster: str, argocd: str, kubeconfig: str) -> None:
 
 
 def test_default_files_and_no_ca_file(tmp_path: Path) -> None:
-    assert run.output_path(options(), tmp_path) == tmp_path / "dev.argocd.yaml"
+    assert outputs.output_path(options(), tmp_path) == tmp_path / "dev.argocd.yaml"
     kubeconfig_secret = options(format="kubeconfig-secret", service_account="ci")
-    assert run.output_path(kubeconfig_secret, tmp_path) == (
+    assert outputs.output_path(kubeconfig_secret, tmp_path) == (
         tmp_path / "ci@dev.kubeconfig-secret.yaml"
     )
-    assert run.ca_path(options(), tmp_path, {}) is None
-    assert run.ca_path(kubeconfig_secret, tmp_path, {}) is None
+    assert outputs.ca_path(options(), tmp_path, {}) is None
+    assert outputs.ca_path(kubeconfig_secret, tmp_path, {}) is None
 
 
 def test_apply_to_writes_no_file(tmp_path: Path) -> None:
     applied = options(apply_to="mgmt-admin/argocd")
-    assert run.output_path(applied, tmp_path) is None
-    assert run.ca_path(applied, tmp_path, {}) is None
+    assert outputs.output_path(applied, tmp_path) is None
+    assert outputs.ca_path(applied, tmp_path, {}) is None
 
 
 # --- --apply-to and the checks ----------------------------------------------------------

@@ -31,10 +31,8 @@ from bootstrap.files import (
     read_existing_kubeconfig,
     write_atomic,
 )
-from bootstrap.run import (
-    Options,
-    write_outputs,
-)
+from bootstrap.outputs import write_outputs
+from bootstrap.run import Options
 
 CA_PEM = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 

@@ -14,14 +14,14 @@ import yaml
 from bootstrap.emit import Issued
 from bootstrap.errors import OutputError, UsageError
 from bootstrap.files import ca_path_for
-from bootstrap.run import (
-    Options,
+from bootstrap.outputs import (
     ca_path,
     check_output_location,
     check_outputs,
     output_path,
     write_outputs,
 )
+from bootstrap.run import Options
 from tests.unit.test_files import CA_PEM, read_only
 
 # --- output paths ----------------------------------------------------------------------
