@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import Admin, DevCluster, DevTool, remember_token, run_tool
-
-OTHER_UID = 65534  # nobody: "another local user" (the tests run as root, which may lchown)
+from tests.unit.test_files import planted_link
 
 
 def nothing_created(admin: Admin, namespace: str) -> None:
@@ -30,12 +29,6 @@ def nothing_created(admin: Admin, namespace: str) -> None:
     status, secrets = admin.request("GET", f"/api/v1/namespaces/{namespace}/secrets")
     assert status == 200, secrets
     assert secrets["items"] == []
-
-
-def planted_link(link: Path, target: Path) -> Path:
-    link.symlink_to(target)
-    os.lchown(link, OTHER_UID, OTHER_UID)
-    return link
 
 
 @pytest.fixture
