@@ -1,5 +1,5 @@
 """`python -m bootstrap` runs the same command as `bootstrap-token`."""
 
-from bootstrap.cli import main
+from bootstrap.commands.cli import main
 
 main()

@@ -85,10 +85,11 @@ def issue_token(
     context. `duration` is text like the flag's ("30m") or seconds. `environ` and `home`
     default to the process's (they locate the kubeconfig: $KUBECONFIG, ~/.kube/config).
     """
-    from bootstrap import emit, run
+    from bootstrap import run
     from bootstrap.errors import UsageError
-    from bootstrap.target import default_cluster
-    from bootstrap.tokenrequest import parse_duration
+    from bootstrap.kube.target import default_cluster
+    from bootstrap.outputs import emit
+    from bootstrap.steps.tokenrequest import parse_duration
 
     if mode not in ("secret", "request"):
         raise UsageError(f"mode {mode!r} must be 'secret' or 'request'")

@@ -1,10 +1,10 @@
 """scripts/mutation: mutate the pure modules, run tests/unit against each mutant, report.
 
     scripts/mutation                          every mutant of the default pure modules
-    scripts/mutation bootstrap/target.py      one module
+    scripts/mutation bootstrap/kube/target.py      one module
     scripts/mutation --max 60 --seed 1        at most 60 mutants per module (a sample)
     scripts/mutation --list                   the mutants, without running anything
-    scripts/mutation --show bootstrap/target.py#12
+    scripts/mutation --show bootstrap/kube/target.py#12
                                               run one mutant with pytest's output shown
     scripts/mutation --json out.json          also write every result as JSON
     scripts/mutation --survivors-of out.json  rerun only the survivors of that run
@@ -33,15 +33,15 @@ from . import operators, runner
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODULES = [
-    "bootstrap/kubeconfig.py",
-    "bootstrap/target.py",
-    "bootstrap/emit.py",
-    "bootstrap/manifests.py",
+    "bootstrap/kube/kubeconfig.py",
+    "bootstrap/kube/target.py",
+    "bootstrap/outputs/emit.py",
+    "bootstrap/steps/manifests.py",
     "bootstrap/errors.py",
     # Pure modules other branches add; used when present.
-    "bootstrap/files.py",
-    "bootstrap/powers.py",
-    "bootstrap/transport.py",
+    "bootstrap/outputs/files.py",
+    "bootstrap/steps/powers.py",
+    "bootstrap/kube/transport.py",
 ]
 EQUIVALENT = Path(__file__).with_name("equivalent.txt")
 MAX_JOBS = 2  # the machine has two cores shared by everyone
@@ -49,7 +49,7 @@ MAX_JOBS = 2  # the machine has two cores shared by everyone
 
 @dataclass
 class Mutant:
-    module: str  # bootstrap/target.py
+    module: str  # bootstrap/kube/target.py
     number: int  # index in the module's list of sites: the id is module#number
     site: operators.Site
     original: str  # the original source line, stripped

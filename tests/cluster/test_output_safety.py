@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import Admin, DevCluster, DevTool, remember_token, run_tool
-from tests.unit.test_files import planted_link
+from tests.unit.outputs.test_files import planted_link
 
 
 def nothing_created(admin: Admin, namespace: str) -> None:

@@ -18,9 +18,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from bootstrap import errors, run
-from bootstrap.cli import command
-from bootstrap.client import Credentials
-from bootstrap.emit import Issued, render_env, render_json, render_kubeconfig, safe_file_name
+from bootstrap.commands.cli import command
 from bootstrap.errors import (
     ApiError,
     AuthError,
@@ -36,10 +34,18 @@ from bootstrap.errors import (
     VerifyError,
     WaitTimeout,
 )
-from bootstrap.kubeconfig import Kubeconfig, data_field, expand, parse
-from bootstrap.manifests import account_labels
-from bootstrap.target import select, validate_name
-from bootstrap.wait import Token
+from bootstrap.kube.client import Credentials
+from bootstrap.kube.kubeconfig import Kubeconfig, data_field, expand, parse
+from bootstrap.kube.target import select, validate_name
+from bootstrap.outputs.emit import (
+    Issued,
+    render_env,
+    render_json,
+    render_kubeconfig,
+    safe_file_name,
+)
+from bootstrap.steps.manifests import account_labels
+from bootstrap.steps.wait import Token
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwaW5uZWQifQ.c2VjcmV0LXNpZ25hdHVyZQ"

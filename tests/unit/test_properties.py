@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bootstrap.errors import BootstrapError
-from bootstrap.kubeconfig import Kubeconfig, parse
-from bootstrap.target import Target, select
+from bootstrap.kube.kubeconfig import Kubeconfig, parse
+from bootstrap.kube.target import Target, select
 
 PATH = Path("/home/me/.kube/config")
 NAMES = ["dev", "prod", "ctx", "admin", "dev-admin", ""]

@@ -6,7 +6,7 @@ import ssl
 import subprocess
 from pathlib import Path
 
-from bootstrap.transport import tls_context
+from bootstrap.kube.transport import tls_context
 
 
 def test_tls_verification_is_not_x509_strict(tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bootstrap import cli, jobs, redact
-from bootstrap.client import Credentials
+from bootstrap import redact
+from bootstrap.commands import boundary, jobs
 from bootstrap.errors import ApiError, VerifyError
+from bootstrap.kube.client import Credentials
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 
@@ -117,12 +118,12 @@ def every_rendering(text: str) -> str:
     debug = {"debug": True, "quiet": False}
     return "".join(
         [
-            capture_stderr(lambda: cli._boundary(debug, logs)),
-            capture_stderr(lambda: cli._boundary(quiet, raises(ApiError(text)))),
-            capture_stderr(lambda: cli._boundary(debug, raises(ApiError(text)))),
-            capture_stderr(lambda: cli._boundary(debug, raises(KeyError(text)))),
-            capture_stderr(lambda: cli._boundary(quiet, fleet)),
-            capture_stderr(lambda: cli._boundary(quiet, progress)),
+            capture_stderr(lambda: boundary.boundary(debug, logs)),
+            capture_stderr(lambda: boundary.boundary(quiet, raises(ApiError(text)))),
+            capture_stderr(lambda: boundary.boundary(debug, raises(ApiError(text)))),
+            capture_stderr(lambda: boundary.boundary(debug, raises(KeyError(text)))),
+            capture_stderr(lambda: boundary.boundary(quiet, fleet)),
+            capture_stderr(lambda: boundary.boundary(quiet, progress)),
         ]
     )
 

@@ -1,0 +1,78 @@
+"""The one error boundary of every command (pipx's `main.cli()`): logging set up with
+redaction, then the job run; a `BootstrapError` becomes one `error: ...` line on stderr
+and its exit code (`bootstrap.errors.EXIT_CODES`), anything else an "internal error"
+line, and a traceback only with --debug."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from bootstrap.errors import BootstrapError
+from bootstrap.redact import redact
+
+log = logging.getLogger("bootstrap")
+
+
+class _Redact(logging.Filter):
+    """Every log record goes through `redact.redact` (the run's registered secrets and
+    anything shaped like a JWT). Also prefixes lines with the cluster in fleet mode."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from bootstrap.commands.fleet import current_cluster
+
+        message = redact(record.getMessage())
+        cluster = current_cluster()
+        record.msg, record.args = (f"[{cluster}] {message}" if cluster else message), None
+        return True
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Redacts the whole formatted line again: a traceback (--debug) carries exception
+    messages, which the filter does not see."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def configure_logging(debug: bool, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter("bootstrap-token: %(message)s"))
+    handler.addFilter(_Redact())
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+
+
+def boundary(flags: dict[str, Any], job: Callable[[], int]) -> None:
+    debug = bool(flags.get("debug"))
+    configure_logging(debug, bool(flags.get("quiet")))
+    try:
+        code = job()
+    except BootstrapError as e:
+        if debug:
+            log.debug("traceback follows", exc_info=True)
+        click.echo(redact(f"error: {e}"), err=True)
+        sys.exit(e.exit_code)
+    except BrokenPipeError:
+        raise  # a closed stdout is not an internal error: main() reports it
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:
+        if debug:
+            import traceback
+
+            sys.stderr.write(redact(traceback.format_exc()))
+            sys.exit(1)
+        click.echo(
+            f"error: internal error ({type(e).__name__}); rerun with --debug for details "
+            "and please report it",
+            err=True,
+        )
+        sys.exit(1)
+    sys.exit(code)

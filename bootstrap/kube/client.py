@@ -1,0 +1,458 @@
+"""The only module that speaks HTTP to the API server: requests, retries, errors.
+
+One kept-alive connection per credential serves every request of a run; how it
+is opened (TLS, proxies, the deadline watchdog) is transport.py's business, and
+which credentials and headers it carries is credentials.py's.
+
+Every request is bounded by a per-request timeout and by the run's deadline, for
+the whole exchange (a server trickling bytes is cut off, see transport.Watchdog).
+Transient failures (connection errors, 429, 5xx) are retried with backoff,
+honouring Retry-After, until the deadline, except for a server that has not
+answered once in this run: it gets NEVER_REACHED_GRACE seconds, then the run
+fails with the reason. 4xx other than 429 are never retried. Error messages
+carry the API's Status message, never a request or token.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import tenacity
+
+from bootstrap.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    TLSVerificationError,
+    TransientError,
+    UnreachableError,
+)
+from bootstrap.kube import proxies, transport
+from bootstrap.kube.credentials import Credentials, Deadline
+
+__all__ = ["Api", "Credentials", "Deadline", "DeadlineReached"]
+
+log = logging.getLogger("bootstrap")
+
+MAX_BODY = 4 * 1024 * 1024  # a Secret or Status is a few KB; anything this big is hostile
+REQUEST_TIMEOUT = 10.0
+NEVER_REACHED_GRACE = 5.0  # seconds of retrying a server that has not answered once
+# Retries stop this long before the deadline so the last attempt has time to fail
+# for its real reason (e.g. "connection refused") rather than a squeezed timeout.
+_LAST_TRY = 0.25
+# Servers (with their proxy) that answered in this run: worth waiting for if they go away.
+_ANSWERED: set[str] = set()
+_ANSWERED_LOCK = threading.Lock()
+
+
+class DeadlineReached(UnreachableError):
+    """The run's --timeout ran out before a request could be sent or answered."""
+
+
+class _Connection(http.client.HTTPConnection):
+    """http.client on a socket transport.py opened (through a proxy, TLS...)."""
+
+    raw: socket.socket | None = None
+
+
+class Api:
+    """JSON requests against one API server with one set of credentials."""
+
+    def __init__(
+        self,
+        server: str,
+        credentials: Credentials,
+        deadline: Deadline,
+        *,
+        ca_data: bytes | None = None,
+        ca_file: str | None = None,
+        insecure: bool = False,
+        tls_server_name: str | None = None,
+        proxy_url: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        who: str = "the bootstrap credentials",
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.deadline = deadline
+        self.who = who
+        try:
+            self._endpoint = transport.parse_server(self.server)
+        except ValueError as e:
+            raise ConfigError(f"server {self.server!r} is not a valid URL: {e}") from None
+        self._headers = [("Accept", "application/json"), ("User-Agent", "bootstrap-token")]
+        self._headers += credentials.headers()
+        try:
+            self._proxy = proxies.choose_proxy(
+                self._endpoint, proxy_url, os.environ if environ is None else environ
+            )
+        except ValueError as e:
+            raise ConfigError(f"proxy for {self.server}: {e}") from None
+        # An http:// server through an http(s) proxy: absolute-form requests, no tunnel.
+        self._absolute = (
+            self._proxy is not None
+            and self._proxy.scheme != "socks5"
+            and self._endpoint.scheme == "http"
+        )
+        if self._absolute and self._proxy is not None and self._proxy.username is not None:
+            self._headers.append(("Proxy-Authorization", self._proxy.basic_auth()))
+        self._key = f"{self.server}|{self._proxy.display if self._proxy else ''}"
+        self._tls_server_name = tls_server_name or self._endpoint.host
+        self._context: ssl.SSLContext | None = None
+        needs_tls = self._endpoint.scheme == "https" or (
+            self._proxy is not None and self._proxy.scheme == "https"
+        )
+        if needs_tls:
+            ca_pem, source = ca_data, "the cluster's certificate-authority-data"
+            if ca_pem is None and ca_file:
+                source = f"the CA file {ca_file}"
+                try:
+                    ca_pem = Path(ca_file).read_bytes()
+                except OSError as e:
+                    raise ConfigError(f"cannot read {source}: {e.strerror or e}") from None
+            try:
+                self._context = transport.tls_context(
+                    ca_pem,
+                    source,
+                    insecure,
+                    credentials.cert_pem,
+                    credentials.key_pem,
+                    credentials.cert_files,
+                )
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+        self._connection: _Connection | None = None
+        self._unreached_since: float | None = None
+        self._retry_logged = False
+
+    @property
+    def answered(self) -> bool:
+        with _ANSWERED_LOCK:
+            return self._key in _ANSWERED
+
+    def get(self, path: str, what: str) -> dict[str, Any]:
+        return self.request("GET", path, what)
+
+    def post(self, path: str, body: Mapping[str, Any], what: str) -> dict[str, Any]:
+        return self.request("POST", path, what, body)
+
+    def delete(self, path: str, what: str) -> dict[str, Any]:
+        return self.request("DELETE", path, what)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        body: Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        """One logical request, retried while transient and the deadline allows.
+
+        `what` names the action for error messages, e.g. "create secrets in namespace ns".
+        `content_type` of the JSON body: e.g. application/apply-patch+yaml (JSON is YAML)
+        for a server-side apply.
+        """
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type((TransientError, UnreachableError)),
+            stop=_Stop(self),
+            wait=_wait_for_server(self),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            result: dict[str, Any] = retrying(self._once, method, path, what, body, content_type)
+        except UnreachableError as e:
+            gave_up = not (self.answered or isinstance(e, DeadlineReached))
+            if not gave_up or self.deadline.remaining() <= _LAST_TRY:
+                raise
+            raise UnreachableError(
+                f"{e}; it has not answered once in this run, so bootstrap-token gave up after "
+                f"{NEVER_REACHED_GRACE:.0f} s"
+            ) from None
+        return result
+
+    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        level = logging.DEBUG if self._retry_logged else logging.INFO
+        self._retry_logged = True
+        log.log(level, "%s; retrying in %.2f s (further retries: --debug)", error, delay)
+
+    def _once(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        body: Mapping[str, Any] | None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        timeout = min(REQUEST_TIMEOUT, self.deadline.remaining())
+        if timeout <= 0:
+            raise DeadlineReached(f"no time left to {what} (--timeout reached)")
+        headers = list(self._headers)
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers += [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
+        started = time.perf_counter()
+        url = self._prefix_path(path)
+        with transport.Watchdog(timeout) as dog:
+            try:
+                status, response_headers, data = self._exchange(
+                    method, url, payload, headers, timeout, dog
+                )
+                if dog.fired:  # the cut-off can look like a short but complete answer
+                    self.close()
+                    raise TimeoutError("cut off by the watchdog")
+            except ssl.SSLCertVerificationError as e:
+                # A certificate that does not verify will not verify on a retry either.
+                raise TLSVerificationError(_tls_message(self.server, e)) from None
+            except (OSError, http.client.HTTPException) as e:
+                self._note_failure()
+                if dog.fired:
+                    if self.deadline.remaining() <= _LAST_TRY:
+                        raise DeadlineReached(
+                            f"the API server {self.server} did not answer in time to {what}: "
+                            f"no response before --timeout ({self.deadline.seconds:g} s) ran out"
+                        ) from None
+                    raise UnreachableError(
+                        f"cannot reach the API server {self.server} to {what}: "
+                        "no response within the request timeout"
+                    ) from None
+                if isinstance(e, ssl.SSLError):
+                    raise UnreachableError(_tls_message(self.server, e)) from None
+                via = f" through the proxy {self._proxy.display}" if self._proxy else ""
+                raise UnreachableError(
+                    f"cannot reach the API server {self.server}{via} to {what}: "
+                    f"{_network_reason(e)}"
+                ) from None
+        with _ANSWERED_LOCK:
+            _ANSWERED.add(self._key)
+        log.debug(
+            "%s %s -> %s (%.1f ms)", method, path, status, (time.perf_counter() - started) * 1000
+        )
+        if len(data) > MAX_BODY:
+            raise ApiError(
+                f"the API server sent an oversized response (> {MAX_BODY} bytes) to {what}"
+            )
+        return self._result(status, response_headers, data, what)
+
+    def _prefix_path(self, path: str) -> str:
+        full = self._endpoint.prefix + path
+        if self._absolute:
+            return f"http://{self._endpoint.hostport}{full}"
+        return full
+
+    def _note_failure(self) -> None:
+        if self._unreached_since is None and not self.answered:
+            self._unreached_since = time.monotonic()
+
+    def grace_left(self) -> float | None:
+        """Seconds left for a server that never answered; None once it has."""
+        if self.answered:
+            return None
+        if self._unreached_since is None:
+            return NEVER_REACHED_GRACE
+        return NEVER_REACHED_GRACE - (time.monotonic() - self._unreached_since)
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        payload: bytes | None,
+        headers: list[tuple[str, str]],
+        timeout: float,
+        dog: transport.Watchdog,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One HTTP exchange on the kept-alive connection. A connection the server
+        closed while idle fails before any answer: that one case is retried at once
+        on a fresh connection (our requests are all safe to repeat)."""
+        for attempt in (1, 2):
+            reused = self._connection is not None
+            connection = self._connection or self._connect(timeout, dog)
+            self._connection = connection
+            dog.watch(connection.raw)
+            dog.watch(connection.sock)
+            try:
+                if connection.sock is not None:
+                    connection.sock.settimeout(timeout)
+                connection.timeout = timeout
+                connection.putrequest(method, url, skip_accept_encoding=True)
+                for name, value in headers:
+                    connection.putheader(name, value)
+                connection.endheaders(payload)
+                response = connection.getresponse()
+                data = response.read(MAX_BODY + 1)
+                if len(data) > MAX_BODY or response.will_close:
+                    self.close()
+                header_map = {k.lower(): v for k, v in response.headers.items()}
+                return response.status, header_map, data
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if not reused or attempt == 2 or dog.fired:
+                    raise
+            except BaseException:
+                self.close()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connect(self, timeout: float, dog: transport.Watchdog) -> _Connection:
+        grace = self.grace_left()
+        connect_timeout = timeout if grace is None else max(0.2, min(timeout, grace))
+        raw, sock = transport.connect(
+            self._endpoint,
+            self._proxy,
+            self._context,
+            self._tls_server_name,
+            connect_timeout,
+            timeout,
+            dog,
+        )
+        connection = _Connection(self._endpoint.host, self._endpoint.port, timeout=timeout)
+        connection.sock = sock
+        connection.raw = raw
+        return connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            if self._connection.raw is not None:
+                self._connection.raw.close()
+            self._connection = None
+
+    def _result(
+        self, status: int, headers: Mapping[str, str], data: bytes, what: str
+    ) -> dict[str, Any]:
+        document: Any = None
+        try:
+            document = json.loads(data) if data else {}
+        except (ValueError, UnicodeDecodeError):
+            document = None
+        if 200 <= status < 300:
+            if not isinstance(document, dict):
+                kind = headers.get("content-type", "no content type")
+                raise ApiError(
+                    f"unexpected response to {what} from {self.server}: HTTP {status} "
+                    f"with {kind}, not a JSON object (is this a Kubernetes API server?)",
+                    status,
+                )
+            return document
+        message = _status_message(document) or f"HTTP {status}"
+        if status == 401:
+            raise AuthError(
+                f"the API server rejected {self.who} (401 Unauthorized) while trying to {what}: "
+                f"{message}; the credentials are invalid or expired, refresh them",
+                status,
+            )
+        if status == 403:
+            raise AuthError(f"forbidden: {self.who} may not {what} ({message})", status)
+        if status == 404:
+            raise NotFoundError(message, status)
+        if status == 409:
+            raise ConflictError(message, status)
+        if status == 429 or status >= 500:
+            raise TransientError(
+                f"the API server could not {what} (HTTP {status}): {message}",
+                status,
+                _retry_after(headers.get("retry-after")),
+            )
+        raise ApiError(f"cannot {what}: {message} (HTTP {status})", status)
+
+
+def _status_message(document: Any) -> str | None:
+    if isinstance(document, dict) and isinstance(document.get("message"), str):
+        # One line: some Status messages (RBAC escalation refusals) span several.
+        return " ".join(str(document["message"]).split())[:500]
+    return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _network_reason(error: BaseException) -> str:
+    if isinstance(error, socket.gaierror):
+        return "host name does not resolve"
+    if isinstance(error, proxies.ProxyFailure):
+        return str(error)
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, transport.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(error, TimeoutError):
+        return "no response within the request timeout"
+    if isinstance(error, ConnectionError | http.client.HTTPException):
+        return "connection reset or closed by the server"
+    return (
+        error.strerror.lower()
+        if isinstance(error, OSError) and error.strerror
+        else type(error).__name__
+    )
+
+
+def _tls_message(server: str, error: BaseException) -> str:
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        detail = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"")
+        if "mismatch" in detail:
+            return (
+                f"TLS verification of {server} failed ({detail.rstrip('.')}): the server's "
+                "certificate is not issued for that name; check the server URL or the "
+                "cluster's tls-server-name"
+            )
+        return (
+            f"TLS verification of {server} failed ({detail or 'untrusted certificate'}): the "
+            "server's certificate does not match the CA in the kubeconfig; fix the CA, or pass "
+            "--insecure-skip-tls-verify if you really trust this network"
+        )
+    return f"TLS handshake with {server} failed: {text[:200]}"
+
+
+class _Stop(tenacity.stop.stop_base):
+    """At the deadline; or, for a server that never answered, after the grace."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        if self.api.deadline.remaining() <= _LAST_TRY:
+            return True
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome else None
+        grace = self.api.grace_left()
+        return isinstance(error, UnreachableError) and grace is not None and grace <= 0
+
+
+def _wait_for_server(api: Api) -> tenacity.wait.wait_base:
+    """Exponential backoff from 50 ms to 2 s, or the server's Retry-After, never past
+    the deadline (nor past the grace of a server that never answered)."""
+    backoff = tenacity.wait_exponential(multiplier=0.05, max=2.0)
+
+    class WaitForServer(tenacity.wait.wait_base):
+        def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+            delay = backoff(retry_state)
+            outcome = retry_state.outcome
+            error = outcome.exception() if outcome else None
+            if isinstance(error, TransientError) and error.retry_after is not None:
+                delay = error.retry_after
+            grace = api.grace_left()
+            if grace is not None and isinstance(error, UnreachableError):
+                delay = min(delay, max(0.0, grace))
+            return max(0.0, min(delay, api.deadline.remaining() - _LAST_TRY))
+
+    return WaitForServer()

@@ -1,0 +1,422 @@
+"""Writing the outputs, and reading back the files they replace, without being tricked.
+
+Every file the tool writes or reads back (the output, the CA file beside it, the
+`.bak` of a merge, the kubeconfig merged into, $GITHUB_ENV and $GITHUB_OUTPUT) is
+reached by walking its path one component at a time with directory descriptors
+(`openat` with O_NOFOLLOW), so what is checked is what is written:
+
+- A symlink anywhere on the path is followed only when it is *trusted*: owned by
+  the user running the tool (effective uid) or by root. Any other symlink is refused
+  before any request (OutputError, exit 9): someone else planted it and could point
+  it at any file. This is stricter than the kernel's `fs.protected_symlinks=1`
+  (which refuses to follow a symlink in a sticky, world-writable directory such as
+  /tmp unless the link is owned by the follower or by the directory's owner) and
+  also holds where that sysctl is 0 or does not exist (macOS).
+- The user's own symlink (`~/.kube/config -> dotfiles/kubeconfig`) is written
+  THROUGH: the target is replaced, the link stays, as kubectl does.
+- Only regular files are written or read: a directory, FIFO, socket or device is
+  refused (a FIFO is never opened, so it cannot hang the run).
+- Writes are atomic: a temp file in the same directory, created O_CREAT|O_EXCL|
+  O_NOFOLLOW with mode 0600 (never wider, not even for an instant), fsynced, then
+  renamed over the target. A failed write leaves the previous file intact.
+- A kubeconfig merge is done under client-go's lock, `FILE.lock` created
+  O_CREAT|O_EXCL and removed afterwards, so bootstrap-token runs and kubectl
+  config commands on the same file take turns.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from bootstrap.errors import OutputError
+from bootstrap.kube.kubeconfig import parse
+
+MAX_LINKS = 40  # as the kernel's MAXSYMLINKS: more is a loop
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO swapped in after the checks returns at once instead of hanging.
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_LOCK = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def ca_path_for(out: Path | None, cluster: str, cwd: Path) -> Path:
+    """The CA file goes beside the output (`creds.env` -> `creds.ca.crt`), or in the
+    current directory when the output is stdout. Not resolved: a symlink at that
+    name is checked when it is written."""
+    from bootstrap.outputs.emit import safe_file_name
+
+    if out is None:
+        return cwd.absolute() / f"{safe_file_name(cluster)}.ca.crt"
+    return out.absolute().with_name(out.name.rsplit(".", 1)[0] + ".ca.crt")
+
+
+# --- walking a path safely ------------------------------------------------------------
+
+
+@contextmanager
+def _parent(path: Path) -> Iterator[tuple[int, str]]:
+    """The open directory that really holds `path` and the name in it, following
+    trusted symlinks only (the last component's too). The name is not a symlink."""
+    dir_fd, name = _walk(path)
+    try:
+        yield dir_fd, name
+    finally:
+        os.close(dir_fd)
+
+
+def _walk(path: Path) -> tuple[int, str]:
+    # Not os.path.abspath: `..` is resolved physically below, after the links before it.
+    pending = list(path.absolute().parts[1:])
+    dir_fd = _open_dir("/", None, path)
+    shown = Path("/")
+    links = 0
+    try:
+        while pending:
+            name = pending.pop(0)
+            last = not pending
+            if name == "..":
+                # Physical `..`: the walked directory's parent, as the kernel does.
+                if last:
+                    raise OutputError(f"cannot write {path}: it is a directory")
+                dir_fd = _step(dir_fd, "..", path)
+                shown = shown.parent
+                continue
+            try:
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                if last:
+                    return dir_fd, name
+                raise OutputError(
+                    f"cannot write {path}: the directory {shown / name} does not exist"
+                ) from None
+            if stat.S_ISLNK(info.st_mode):
+                _check_trusted(shown / name, info, dir_fd, path)
+                target = os.readlink(name, dir_fd=dir_fd)
+                again = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if (again.st_ino, again.st_uid) != (info.st_ino, info.st_uid):
+                    raise OutputError(f"cannot write {path}: {shown / name} changed while checked")
+                links += 1
+                if links > MAX_LINKS:
+                    raise OutputError(f"cannot write {path}: too many levels of symlinks")
+                if target.startswith("/"):
+                    root = _open_dir("/", None, path)
+                    os.close(dir_fd)
+                    dir_fd, shown = root, Path("/")
+                pending[:0] = [p for p in Path(target).parts if p != "/"]
+                continue
+            if last:
+                return dir_fd, name
+            if not stat.S_ISDIR(info.st_mode):
+                raise OutputError(f"cannot write {path}: {shown / name} is not a directory")
+            dir_fd = _step(dir_fd, name, path)
+            shown = shown / name
+        raise OutputError(f"cannot write {path}: it is a directory")
+    except BaseException:
+        os.close(dir_fd)
+        raise
+
+
+def _directory(path: Path) -> int:
+    """The open directory `path`, reached as `_walk` does."""
+    if not path.absolute().parts[1:]:
+        return _open_dir("/", None, path)
+    dir_fd, name = _walk(path)
+    try:
+        return _open_dir(name, dir_fd, path)
+    finally:
+        os.close(dir_fd)
+
+
+def _open_dir(name: str, dir_fd: int | None, path: Path) -> int:
+    try:
+        return os.open(name, _DIR, dir_fd=dir_fd)
+    except OSError as e:
+        raise OutputError(write_failure(path, e)) from None
+
+
+def _step(dir_fd: int, name: str, path: Path) -> int:
+    """Into `name`; `dir_fd` is closed only once that worked (else the caller closes it)."""
+    inner = _open_dir(name, dir_fd, path)
+    os.close(dir_fd)
+    return inner
+
+
+def _check_trusted(link: Path, info: os.stat_result, dir_fd: int, path: Path) -> None:
+    """Follow a symlink only if its owner is the effective user or root."""
+    euid = os.geteuid()
+    if info.st_uid in (euid, 0):
+        return
+    directory = os.fstat(dir_fd).st_mode
+    shared = directory & stat.S_ISVTX and directory & stat.S_IWOTH
+    where = f", in the world-writable sticky directory {link.parent}" if shared else ""
+    raise OutputError(
+        f"refusing to use {path}: {link} is a symlink owned by uid {info.st_uid}, not by "
+        f"you (uid {euid}){where}; another user may have planted it to redirect the "
+        "write: remove it or choose another --out"
+    )
+
+
+def _kind(mode: int) -> str | None:
+    """None for a regular file; else what it is, for the message."""
+    if stat.S_ISREG(mode):
+        return None
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def _existing(dir_fd: int, name: str, path: Path, verb: str = "write") -> os.stat_result | None:
+    """The regular file `name` in `dir_fd`, None when absent; anything else is refused."""
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise OutputError(f"cannot {verb} {path}: {_reason(e)}") from None
+    kind = _kind(info.st_mode)
+    if kind:
+        raise OutputError(f"cannot {verb} {path}: it is {kind}, not a regular file")
+    return info
+
+
+# --- checks before any request ----------------------------------------------------------
+
+
+def check_writable(path: Path, append_to: bool = False) -> None:
+    """Fail now, before the cluster is changed, if `path` could not be written later:
+    untrusted symlink, not a regular file, directory missing or not writable."""
+    with _parent(path) as (dir_fd, name):
+        existing = _existing(dir_fd, name, path)
+        if append_to and existing is not None:
+            try:
+                os.close(os.open(name, _APPEND & ~os.O_CREAT, dir_fd=dir_fd))
+            except OSError as e:
+                raise OutputError(write_failure(path, e)) from None
+            return
+        probe = f".bt-{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(probe, _TEMP, 0o600, dir_fd=dir_fd))
+            os.unlink(probe, dir_fd=dir_fd)
+        except OSError as e:
+            raise OutputError(write_failure(path, e)) from None
+
+
+def check_readable(path: Path) -> None:
+    """The kubeconfig to merge into, if it exists, must be a regular file we can read."""
+    read_bytes(path)
+
+
+# --- reading back ---------------------------------------------------------------------
+
+
+def read_bytes(path: Path) -> bytes | None:
+    """The content of the regular file `path`, or None when it does not exist."""
+    with _parent(path) as (dir_fd, name):
+        if _existing(dir_fd, name, path, "read") is None:
+            return None
+        try:
+            fd = os.open(name, _READ, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise OutputError(f"cannot read {path}: {_reason(e)}") from None
+        try:
+            kind = _kind(os.fstat(fd).st_mode)
+            if kind:
+                raise OutputError(f"cannot read {path}: it is {kind}, not a regular file")
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except OSError as e:
+            raise OutputError(f"cannot read {path}: {_reason(e)}") from None
+        finally:
+            os.close(fd)
+
+
+def read_existing_kubeconfig(path: Path) -> Mapping[str, Any] | None:
+    """The kubeconfig at `path` to merge into; None when there is none yet."""
+    try:
+        data = read_bytes(path)
+    except OutputError as e:
+        raise OutputError(f"{e}; it is needed to merge into it") from None
+    if data is None:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise OutputError(f"cannot read the existing {path} to merge into it: {e}") from None
+    try:
+        return parse(text, path)
+    except Exception as e:
+        raise OutputError(f"cannot merge into {path}: {e}; it is left alone") from e
+
+
+def backup(path: Path) -> Path | None:
+    """Keep the previous version of a file we are about to merge into, as FILE.bak."""
+    try:
+        data = read_bytes(path)
+    except OutputError as e:
+        raise OutputError(f"cannot back up {path} before merging: {e}") from None
+    if data is None:
+        return None
+    target = path.with_name(path.name + ".bak")
+    write_atomic(target, data, 0o600)
+    return target
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def append(path: Path, text: str) -> None:
+    """Append to a file another program owns (e.g. $GITHUB_ENV), in one write with
+    O_APPEND so that what others appended meanwhile is kept."""
+    data = text.encode("utf-8")
+    with _parent(path) as (dir_fd, name):
+        _existing(dir_fd, name, path)
+        try:
+            fd = os.open(name, _APPEND, 0o600, dir_fd=dir_fd)
+        except OSError as e:
+            raise OutputError(write_failure(path, e)) from None
+        try:
+            kind = _kind(os.fstat(fd).st_mode)
+            if kind:
+                raise OutputError(f"cannot write {path}: it is {kind}, not a regular file")
+            while data:
+                data = data[os.write(fd, data) :]
+        except OSError as e:
+            raise OutputError(write_failure(path, e)) from None
+        finally:
+            os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
+    with _parent(path) as (dir_fd, name):
+        _existing(dir_fd, name, path)
+        tmp, fd = _create_temp(dir_fd, path, mode)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except OSError as e:
+            with suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise OutputError(write_failure(path, e)) from None
+        # The rename is done; a directory fsync is best effort on some filesystems.
+        with suppress(OSError):
+            os.fsync(dir_fd)
+
+
+def _create_temp(dir_fd: int, path: Path, mode: int) -> tuple[str, int]:
+    """A new temp file, ours alone: O_EXCL, so a file or link someone put at the
+    name is never reused (it would stay theirs after the rename)."""
+    for _ in range(8):
+        # Short, so any valid target name still leaves room for the temp name.
+        tmp = f".bt-{secrets.token_hex(4)}.tmp"
+        try:
+            return tmp, os.open(tmp, _TEMP, mode, dir_fd=dir_fd)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise OutputError(write_failure(path, e)) from None
+    raise OutputError(f"cannot write {path}: no free temp file name in its directory")
+
+
+@contextmanager
+def locked(path: Path, timeout: float) -> Iterator[None]:
+    """Hold client-go's lock on `path` (kubectl's ModifyConfig takes the same one):
+    `PATH.lock`, beside the name as given, created O_CREAT|O_EXCL and removed after.
+    Waits at most `timeout` seconds for another holder."""
+    lock = path.with_name(path.name + ".lock")
+    dir_fd = _directory(path.parent)
+    try:
+        name = lock.name
+        deadline = time.monotonic() + max(0.0, timeout)
+        pause = 0.01
+        while True:
+            try:
+                fd = os.open(name, _LOCK, 0o600, dir_fd=dir_fd)
+                break
+            except FileExistsError:
+                if time.monotonic() >= deadline:
+                    raise OutputError(
+                        f"cannot merge into {path}: {lock} exists (kubectl or another "
+                        "bootstrap-token is changing it) and was not released before "
+                        "--timeout ran out; if no such command is running, the lock is "
+                        f"stale: remove {lock}"
+                    ) from None
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                pause = min(pause * 2, 0.2)
+            except OSError as e:
+                raise OutputError(write_failure(lock, e)) from None
+        # A mark of our own: inode numbers are reused at once after a removal.
+        mark = f"bootstrap-token {os.getpid()} {secrets.token_hex(8)}\n".encode()
+        try:
+            os.write(fd, mark)
+        finally:
+            os.close(fd)
+        try:
+            yield
+        finally:
+            _unlock(dir_fd, name, mark)
+    finally:
+        os.close(dir_fd)
+
+
+def _unlock(dir_fd: int, name: str, mark: bytes) -> None:
+    """Remove the lock only if it is still ours (not removed as stale and retaken)."""
+    try:
+        fd = os.open(name, _READ, dir_fd=dir_fd)
+    except OSError:
+        return
+    try:
+        content = os.read(fd, len(mark) + 1)
+    except OSError:
+        return
+    finally:
+        os.close(fd)
+    if content == mark:
+        with suppress(OSError):
+            os.unlink(name, dir_fd=dir_fd)
+
+
+def _reason(error: OSError) -> str:
+    reasons = {
+        errno.ENOENT: "the directory does not exist",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the file system is read-only",
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EFBIG: "file too large for the device or the size limit",
+        errno.EISDIR: "it is a directory",
+        errno.ENOTDIR: "a parent is not a directory",
+        errno.ELOOP: "it is a symlink",
+        errno.ENXIO: "it is a FIFO without a reader",
+    }
+    return reasons.get(error.errno or 0, error.strerror or type(error).__name__)
+
+
+def write_failure(path: Path, error: OSError) -> str:
+    return f"cannot write {path}: {_reason(error)}; nothing was changed there"

@@ -1,0 +1,96 @@
+"""`issue --renew-before DURATION`: keep a still-good output file, renew the others.
+
+Cheap and idempotent from cron: when the output file exists, `decide` checks it
+with its own credentials only (`check.py`: one SelfSubjectReview with the file's
+token, no request with the admin credentials). The file is kept, byte for byte,
+when its token works, is the expected ServiceAccount's, of the asked --mode, on
+the same API server, and does not expire within DURATION (a Secret token never
+does). Otherwise the token is issued anew and the file rewritten; a Secret token
+the server rejected (revoked) is replaced under a fresh Secret name, as `rotate`
+does, so that re-creating the deleted Secret cannot bring the revoked token back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bootstrap.errors import BootstrapError, ConfigError, TLSVerificationError, UsageError
+from bootstrap.kube.target import Target
+from bootstrap.outputs import check, files, readback
+from bootstrap.outputs.write import output_path
+from bootstrap.steps.options import Options
+from bootstrap.steps.verify import expected_identity
+
+log = logging.getLogger("bootstrap")
+
+
+@dataclass(frozen=True)
+class Decision:
+    keep: bool  # the file is good: do nothing
+    message: str  # why (for the log)
+    fresh: bool = False  # issue under a fresh Secret name (the old token was revoked)
+
+
+def decide(options: Options, server: str, cwd: Path, window: int) -> Decision:
+    """Whether the output of `options` can stay as it is for `window` more seconds.
+    `server` is the APISERVER the outputs would carry."""
+    out = output_path(options, cwd)
+    if out is None:
+        raise UsageError("--renew-before needs an output file (not --out - nor --format github)")
+    data = files.read_bytes(out)
+    if data is None:
+        return Decision(False, f"{out} does not exist yet")
+    context = f"{options.namespace}/{options.service_account}@{options.cluster}"
+    try:
+        creds = readback.parse(
+            data.decode("utf-8"),
+            out.parent,
+            context=context if options.format == "kubeconfig" else None,
+            prefix=options.variable_prefix,
+        )
+    except (BootstrapError, UnicodeDecodeError) as e:
+        return Decision(False, f"{out} cannot be read back ({e})")
+    mode = check.token_kind(check.claims(creds.token))
+    if creds.server.rstrip("/") != server.rstrip("/"):
+        return Decision(False, f"{out} is for {creds.server}, not {server}")
+    if mode != options.mode:
+        return Decision(False, f"{out} holds a {mode} token, not a {options.mode} one")
+    try:
+        result = check.check(
+            creds, expires_within=window, timeout=options.timeout, want_last_used=False
+        )
+    except (TLSVerificationError, ConfigError) as e:
+        # e.g. the cluster's CA changed: a new output carries the current one.
+        return Decision(False, f"{out} cannot be checked: {e}")
+    if result.status == "invalid":
+        return Decision(
+            False, f"the token in {out} is rejected by the server (revoked)", fresh=True
+        )
+    if result.status != "valid":
+        return Decision(False, f"the token in {out} {result.reason}")
+    want = expected_identity(options.namespace, options.service_account)
+    if result.identity is not None and result.identity != want:
+        return Decision(False, f"{out} authenticates as {result.identity}, not {want}")
+    return Decision(
+        True,
+        f"{out} is still valid: {check.until(result)}; nothing to do "
+        f"(renewed only within {check.human(window)} of expiry)",
+    )
+
+
+def renew_or_keep(options: Options, target: Target, cwd: Path, window: str) -> tuple[Options, str]:
+    """For cli: (the options to issue with, "" ) or (options, why the file is kept)."""
+    from dataclasses import replace
+
+    from bootstrap.steps.tokenrequest import parse_duration
+
+    seconds = parse_duration(window, "--renew-before", minimum=0)
+    decision = decide(options, options.emit_server or target.server, cwd, seconds)
+    if decision.keep:
+        return options, decision.message
+    log.info("renewing: %s", decision.message)
+    if decision.fresh and options.mode == "secret":
+        options = replace(options, rotate=True)
+    return options, ""

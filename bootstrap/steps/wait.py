@@ -1,0 +1,138 @@
+"""Step 4: wait until the token controller has filled the Secret, then decode it.
+
+The controller usually fills a new Secret within 10-20 ms, so the first check
+is immediate (the Secret as just created) and the next ones follow 5, 10, 20,
+25, 25... ms later: every 25 ms for the first 2 s (a token is picked up within
+~25 ms plus one round trip of being written), every 100 ms up to 10 s, then
+every 500 ms, so a controller that is slow or down is not hammered.
+Transient API failures are retried inside each request (see `client`); a
+vanished Secret or a refused request ends the wait at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import tenacity
+
+from bootstrap.errors import ApiError, ConflictError, NotFoundError, WaitTimeout
+from bootstrap.kube.client import Api, Deadline, DeadlineReached
+from bootstrap.steps.manifests import segment
+
+log = logging.getLogger("bootstrap")
+
+# (elapsed seconds below which, poll interval cap): fast first, then gentler.
+SCHEDULE = ((2.0, 0.025), (10.0, 0.1), (float("inf"), 0.5))
+
+
+@dataclass(frozen=True)
+class Token:
+    token: str
+    ca_pem: bytes | None
+    namespace: str
+
+    def __repr__(self) -> str:
+        return f"Token(<redacted>, namespace={self.namespace!r})"
+
+
+class _NotYet(Exception):
+    pass
+
+
+def wait_for_token(
+    api: Api,
+    namespace: str,
+    secret: str,
+    deadline: Deadline,
+    first: dict[str, Any] | None = None,
+    on_poll: Callable[[float], None] | None = None,
+) -> Token:
+    """Return the decoded token once `data.token` is set; `first` is the Secret as just applied."""
+    path = f"/api/v1/namespaces/{segment(namespace)}/secrets/{segment(secret)}"
+    started = time.monotonic()
+    reused = first is not None and bool((first.get("data") or {}).get("token"))
+    pending: list[dict[str, Any]] = [first] if first is not None else []
+
+    def poll() -> Token:
+        body = pending.pop() if pending else _get(api, path, namespace, secret)
+        data = body.get("data") or {}
+        if not data.get("token"):
+            if on_poll:
+                on_poll(time.monotonic() - started)
+            raise _NotYet()
+        return decode(data, namespace, secret)
+
+    def backoff(retry_state: tenacity.RetryCallState) -> float:
+        elapsed = time.monotonic() - started
+        cap = next(interval for limit, interval in SCHEDULE if elapsed < limit)
+        delay: float = min(cap, 0.005 * 2.0 ** (retry_state.attempt_number - 1))
+        return max(0.0, min(delay, deadline.remaining() - 0.05))
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_NotYet),
+        stop=lambda _: deadline.remaining() <= 0.05,
+        wait=backoff,
+        reraise=True,
+    )
+    try:
+        token: Token = retrying(poll)
+    except (_NotYet, DeadlineReached):
+        raise WaitTimeout(
+            f"timed out after {deadline.seconds:g} s waiting for the token controller to fill "
+            f"Secret {namespace}/{secret}: it seems not to be running (kube-controller-manager "
+            "needs --service-account-private-key-file and the serviceaccount-token controller); "
+            "check the controller manager, or raise --timeout"
+        ) from None
+    if reused:  # nothing was waited for: say so, not "filled after 0 ms"
+        log.info("reusing Secret %s/%s, token already present", namespace, secret)
+    else:
+        log.info(
+            "token controller filled Secret %s/%s after %.0f ms",
+            namespace,
+            secret,
+            (time.monotonic() - started) * 1000,
+        )
+    # Wall-clock moment of the pick-up, to measure the latency against a watcher.
+    log.debug("token picked up at %.3f (unix time)", time.time())
+    return token
+
+
+def _get(api: Api, path: str, namespace: str, secret: str) -> dict[str, Any]:
+    try:
+        return api.get(path, f"get secrets in namespace {namespace}")
+    except NotFoundError:
+        raise ConflictError(
+            f"Secret {namespace}/{secret} disappeared while waiting for its token: the token "
+            "controller deletes a token Secret whose ServiceAccount is missing or was "
+            "replaced (or someone deleted it); check the ServiceAccount and run again"
+        ) from None
+
+
+def decode(data: dict[str, Any], namespace: str, secret: str) -> Token:
+    """Base64-decode token and ca.crt; a malformed value is an error, not a crash."""
+    where = f"Secret {namespace}/{secret}"
+    try:
+        token = base64.b64decode(str(data["token"]), validate=True).decode("ascii").strip()
+    except (binascii.Error, ValueError) as e:
+        raise ApiError(f"{where}: data.token is not valid base64 text") from e
+    if not token or any(c.isspace() for c in token):
+        raise ApiError(f"{where}: data.token does not hold a token")
+    ca_pem = None
+    if data.get("ca.crt"):
+        try:
+            ca_pem = base64.b64decode(str(data["ca.crt"]), validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise ApiError(f"{where}: data.ca.crt is not valid base64") from e
+    ns = namespace
+    if data.get("namespace"):
+        try:
+            ns = base64.b64decode(str(data["namespace"]), validate=True).decode() or namespace
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            ns = namespace
+    return Token(token=token, ca_pem=ca_pem, namespace=ns)
