@@ -33,7 +33,6 @@ def given(parameter: str) -> bool:
 
 def options_for(flags: dict[str, Any], cluster: str, service_account: str = "default") -> Any:
     from bootstrap import run
-    from bootstrap.outputs import deliver
     from bootstrap.steps.tokenrequest import parse_duration
 
     options = run.Options(
@@ -61,7 +60,10 @@ def options_for(flags: dict[str, Any], cluster: str, service_account: str = "def
         apply_to=flags.get("apply_to"),
         delivery_name=flags.get("delivery_name"),
     ).validate()
-    deliver.validate(options)
+    if options.apply_to is not None or options.delivery_name is not None:
+        from bootstrap.outputs import deliver
+
+        deliver.validate(options)  # the delivery flags (imported only when given)
     return options
 
 
@@ -159,9 +161,12 @@ def issue(flags: dict[str, Any], rotate: bool) -> int:
     # Several tokens as json on stdout: one document, a list in the order of the jobs.
     collect = len(jobs) > 1 and flags.get("out") == "-" and flags.get("output_format") == "json"
     documents: dict[tuple[str, str], Any] = {}
-    from bootstrap.outputs import deliver
+    from bootstrap.outputs.emit import SECRET_FORMATS
 
-    deliver.check_jobs([options_for(flags, c, a) for c, a in jobs])
+    if flags.get("output_format") in SECRET_FORMATS:
+        from bootstrap.outputs import deliver
+
+        deliver.check_jobs([options_for(flags, c, a) for c, a in jobs])
 
     def one(cluster: str, account: str) -> str:
         options = options_for(flags, cluster, account)
@@ -187,7 +192,11 @@ def issue(flags: dict[str, Any], rotate: bool) -> int:
             if kept:
                 return kept
         # --apply-to is checked (context, namespace, permission) before the target is asked.
-        delivery = deliver.prepare(options, environ, home, deadline - time.monotonic())
+        delivery = None
+        if options.apply_to is not None:
+            from bootstrap.outputs import deliver
+
+            delivery = deliver.prepare(options, environ, home, deadline - time.monotonic())
         progress = Progress(quiet=flags["quiet"] or len(jobs) > 1)
         try:
             issued = run.issue(options, target, timings, progress.update)

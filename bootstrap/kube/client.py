@@ -15,17 +15,19 @@ carry the API's Status message, never a request or token.
 
 from __future__ import annotations
 
+import copy
 import http.client
 import json
 import logging
 import os
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tenacity
 
@@ -39,8 +41,11 @@ from bootstrap.errors import (
     TransientError,
     UnreachableError,
 )
-from bootstrap.kube import proxies, transport
+from bootstrap.kube import transport
 from bootstrap.kube.credentials import Credentials, Deadline
+
+if TYPE_CHECKING:
+    from bootstrap.kube.proxies import Proxy
 
 __all__ = ["Api", "Credentials", "Deadline", "DeadlineReached"]
 
@@ -94,7 +99,7 @@ class Api:
         self._headers = [("Accept", "application/json"), ("User-Agent", "bootstrap-token")]
         self._headers += credentials.headers()
         try:
-            self._proxy = proxies.choose_proxy(
+            self._proxy = _proxy_for(
                 self._endpoint, proxy_url, os.environ if environ is None else environ
             )
         except ValueError as e:
@@ -135,6 +140,14 @@ class Api:
         self._connection: _Connection | None = None
         self._unreached_since: float | None = None
         self._retry_logged = False
+
+    def fork(self) -> Api:
+        """The same server, credentials and deadline on a connection of its own, for
+        requests sent concurrently with this one's (close it when done)."""
+        twin = copy.copy(self)
+        twin._connection = None
+        twin._unreached_since = None
+        return twin
 
     @property
     def answered(self) -> bool:
@@ -385,10 +398,25 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+
+
+def _proxy_for(
+    endpoint: transport.Endpoint, proxy_url: str | None, environ: Mapping[str, str]
+) -> Proxy | None:
+    """proxies.choose_proxy, imported only when a proxy could apply (most runs have none)."""
+    if not proxy_url and not any(environ.get(name) for name in _PROXY_VARIABLES):
+        return None
+    from bootstrap.kube import proxies
+
+    return proxies.choose_proxy(endpoint, proxy_url, environ)
+
+
 def _network_reason(error: BaseException) -> str:
     if isinstance(error, socket.gaierror):
         return "host name does not resolve"
-    if isinstance(error, proxies.ProxyFailure):
+    proxies = sys.modules.get("bootstrap.kube.proxies")  # imported only if a proxy is used
+    if proxies is not None and isinstance(error, proxies.ProxyFailure):
         return str(error)
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"

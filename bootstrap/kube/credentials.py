@@ -23,12 +23,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootstrap import redact
 from bootstrap.errors import ConfigError
-from bootstrap.kube import exec_plugin
 from bootstrap.kube.kubeconfig import data_field
+
+if TYPE_CHECKING:  # imported where an exec plugin is used
+    from bootstrap.kube import exec_plugin
 
 log = logging.getLogger("bootstrap")
 
@@ -208,6 +210,8 @@ def credentials_for(
     if static.token or static.basic or static.cert_pem:
         return static
     if user.get("exec"):
+        from bootstrap.kube import exec_plugin
+
         config = exec_plugin.exec_config(user["exec"], name)
         result = _run_cached(config, name, cluster_info, deadline, environ)
         return Credentials(
@@ -236,6 +240,8 @@ def _run_cached(
     """One plugin run per process for the same config (rotate and revoke reuse it),
     as client-go caches, until the credential's expirationTimestamp."""
     import json
+
+    from bootstrap.kube import exec_plugin
 
     key = json.dumps([repr(config), name, cluster_info], sort_keys=True, default=str)
     cached = _CACHE.get(key)

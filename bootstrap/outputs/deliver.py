@@ -41,6 +41,7 @@ from bootstrap.errors import (
     UsageError,
 )
 from bootstrap.kube.target import select, validate_name
+from bootstrap.outputs.emit import SECRET_FORMATS
 
 if TYPE_CHECKING:
     from bootstrap.kube.client import Api
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("bootstrap")
 
 # format -> default file extension (./CLUSTER.EXT)
-SECRET_FORMATS = {"argocd": "argocd.yaml", "kubeconfig-secret": "kubeconfig-secret.yaml"}
 FIELD_MANAGER = "bootstrap-token"
 MANAGED_BY = ("app.kubernetes.io/managed-by", "bootstrap-token")
 ARGOCD_LABEL = ("argocd.argoproj.io/secret-type", "cluster")

@@ -168,6 +168,9 @@ def github_mask(issued: Issued) -> str:
     return f"::add-mask::{issued.token}\n"
 
 
+# The Secret manifests of deliver.py, and their file extensions (named here so that a
+# run writing another format never imports deliver).
+SECRET_FORMATS = {"argocd": "argocd.yaml", "kubeconfig-secret": "kubeconfig-secret.yaml"}
 JSON_API_VERSION = "bootstrap-token/v1"
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from bootstrap.errors import UsageError
-from bootstrap.outputs import deliver, emit, files
+from bootstrap.outputs import emit, files
 
 if TYPE_CHECKING:
     from bootstrap.steps.options import Options
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bootstrap")
 
 FILE_FORMATS = {"env": "env", "kubeconfig": "kubeconfig", "json": "json", "dotenv": "env"}
-FILE_FORMATS.update(deliver.SECRET_FORMATS)
+FILE_FORMATS.update(emit.SECRET_FORMATS)
 
 
 def default_stem(cluster: str, service_account: str) -> str:
@@ -52,7 +52,7 @@ def output_path(options: Options, cwd: Path) -> Path | None:
 def ca_path(options: Options, cwd: Path, environ: Mapping[str, str]) -> Path | None:
     """Where the CA file goes; None when the format needs none: a kubeconfig embeds
     the CA, and so does json on stdout (`ca_crt`)."""
-    if options.format in ("kubeconfig", *deliver.SECRET_FORMATS) or (
+    if options.format in ("kubeconfig", *emit.SECRET_FORMATS) or (
         options.format == "json" and options.out == "-"
     ):
         return None
@@ -130,7 +130,9 @@ def write_outputs(
     check_output_location(options, cwd, environ)  # again: the run may have taken a while
     out = output_path(options, cwd)
     prefix = options.variable_prefix
-    if options.format in deliver.SECRET_FORMATS:
+    if options.format in emit.SECRET_FORMATS:
+        from bootstrap.outputs import deliver
+
         text = deliver.render(issued, options)
     elif options.format == "kubeconfig":
         if out is None:

@@ -52,10 +52,14 @@ def apply(
     creates are only checked by the server, and `plan` says what would happen."""
     plan = plan if plan is not None else Plan()
     uid = ensure_service_account(api, namespace, service_account, plan)
+    account = f"ServiceAccount {namespace}/{service_account}"
+    new_account = any(e.what == account and e.action == "create" for e in plan.entries)
     ensure_bindings(api, namespace, service_account, roles, cluster_roles, plan)
     if secret is None:
         return None
-    return ensure_token_secret(api, namespace, secret, service_account, uid, fresh, plan)
+    return ensure_token_secret(
+        api, namespace, secret, service_account, uid, fresh, plan, new_account=new_account
+    )
 
 
 def ensure_bindings(
@@ -170,14 +174,18 @@ def ensure_token_secret(
     uid: str,
     fresh: bool = False,
     plan: Plan | None = None,
+    new_account: bool = False,
 ) -> dict[str, Any]:
     """Reuse the token Secret `base` (or its newest rotated successor), else create one.
 
     With `fresh`, always create a Secret under a new name (see the module docstring).
+    `new_account`: this run just created the ServiceAccount, so no Secret can be its
+    token yet: the lookup is skipped (one round trip less); a Secret `base` left from
+    an earlier account of that name still shows up, as a conflict, when creating it.
     """
     plan = plan if plan is not None else Plan()
     path = f"/api/v1/namespaces/{segment(namespace)}/secrets"
-    if not fresh:
+    if not fresh and not new_account:
         existing = find_token_secrets(api, namespace, base, service_account)
         if existing:
             return _reuse(existing[0], namespace, service_account, uid, plan)

@@ -88,7 +88,6 @@ PLAIN_HTTP_WARNING = (
 def admin_api(options: Options, target: Target, deadline: Deadline) -> Api:
     """The bootstrap credentials, talking to the cluster (or to --server)."""
     from bootstrap.kube.credentials import credentials_for
-    from bootstrap.kube.exec_plugin import cluster_info
     from bootstrap.kube.transport import parse_server
 
     server = options.server or target.server
@@ -108,6 +107,8 @@ def admin_api(options: Options, target: Target, deadline: Deadline) -> Api:
         log.warning(PLAIN_HTTP_WARNING, server.rstrip("/"), "bootstrap credentials", "", "them")
     info = None
     if target.user.get("exec"):
+        from bootstrap.kube.exec_plugin import cluster_info
+
         info = cluster_info(target.cluster_entry, server, kubeconfig_ca(target))
     return Api(
         server,

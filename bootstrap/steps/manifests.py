@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,11 +25,19 @@ SA_LABEL = "bootstrap-token/service-account"
 @cache
 def template(name: str) -> dict[str, Any]:
     filename = f"{name}.yaml"
-    packaged = resources.files("bootstrap").joinpath("_manifests").joinpath(filename)
-    if packaged.is_file():  # installed from a wheel or an sdist
+    here = Path(__file__).resolve().parents[1]  # bootstrap/
+    for candidate in (here / "_manifests" / filename, here.parent / "manifests" / filename):
+        # Installed from a wheel or an sdist, then a checkout (editable install, or
+        # run from the source tree): plain files, read without importlib.resources,
+        # whose import (zipfile...) would cost a plain run more than the read.
+        if candidate.is_file():
+            text = candidate.read_text("utf-8")
+            break
+    else:  # inside a zip (a zipapp): only importlib.resources can read it
+        from importlib import resources
+
+        packaged = resources.files("bootstrap").joinpath("_manifests").joinpath(filename)
         text = packaged.read_text("utf-8")
-    else:  # a checkout (editable install, or run from the source tree)
-        text = (Path(__file__).resolve().parents[2] / "manifests" / filename).read_text("utf-8")
     document = yaml.safe_load(text)
     if not isinstance(document, dict):
         raise ValueError(f"manifests/{name}.yaml is not a mapping")

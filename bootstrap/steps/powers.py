@@ -14,8 +14,8 @@ output (`powers`) and, when not empty, in a warning that `--quiet` keeps:
   bind-roles                  bind any ClusterRole to anyone (bind on ClusterRoles)
   impersonate                 act as any user (impersonate users)
 
-`cluster-admin` implies every other power, so it is asked first and, when
-allowed, is the only request. When the run has just bound roles, a
+The reviews are sent at once, each on a connection of its own, so they cost one
+round trip (`cluster-admin` implies every other power). When the run has just bound roles, a
 SelfSubjectRulesReview first waits (up to 1 s) for the binding to be in effect. A token in kube-system is warned about even
 without any of these: its ServiceAccount lives beside the control plane's own.
 
@@ -27,6 +27,7 @@ usage error unless `--service-account default` is spelled out.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -156,16 +157,42 @@ def assess(api: Api, namespace: str, bound: bool) -> tuple[str, ...] | None:
         if bound and not settle(api, namespace):
             # A missing role is already warned about, by name, when it is bound (apply.py).
             log.info("the roles bound to the token grant it nothing after %.0f s", SETTLE)
-        for check in CHECKS:
-            review = api.post(REVIEW_PATH, review_body(check), "create selfsubjectaccessreviews")
-            answers[check.power] = allowed(review)
-            if check.power == "cluster-admin" and answers[check.power]:
-                break
+        answers = ask_all(api, CHECKS)
     except ApiError as e:
         log.warning("warning: could not find out what the new token can do: %s", e)
         return None
     log.debug("%d access reviews in %.1f ms", len(answers), (time.perf_counter() - started) * 1000)
     return classify(answers)
+
+
+def ask_all(api: Api, checks: tuple[Check, ...]) -> dict[str, bool]:
+    """Every review at once, one connection each (the first on `api`'s kept-alive one),
+    so the power review costs one round trip, not one per power."""
+    answers: dict[str, bool] = {}
+    failures: list[ApiError] = []
+
+    def ask(client: Api, check: Check) -> None:
+        try:
+            review = client.post(REVIEW_PATH, review_body(check), "create selfsubjectaccessreviews")
+            answers[check.power] = allowed(review)
+        except ApiError as e:
+            failures.append(e)
+        finally:
+            if client is not api:
+                client.close()
+
+    threads = [
+        threading.Thread(target=ask, args=(api.fork(), check), daemon=True) for check in checks[1:]
+    ]
+    for thread in threads:
+        thread.start()
+    if checks:
+        ask(api, checks[0])
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return answers
 
 
 def warning(identity: str, namespace: str, powers: Iterable[str] | None) -> str | None:
