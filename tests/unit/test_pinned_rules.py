@@ -47,7 +47,7 @@ from bootstrap.outputs.emit import (
 from bootstrap.steps.manifests import account_labels
 from bootstrap.steps.wait import Token
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+EXIT_CODES_PAGE = Path(__file__).resolve().parents[2] / "docs" / "exit-codes.md"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwaW5uZWQifQ.c2VjcmV0LXNpZ25hdHVyZQ"
 
 
@@ -279,7 +279,7 @@ def test_string_tls_fields_reach_target(tmp_path: Path) -> None:
     assert target.tls_server_name == "api.internal"
 
 
-# --- exit codes: numbers, meanings, classes, the CLI boundary and the README -------------
+# --- exit codes: numbers, meanings, classes, the CLI boundary and docs/exit-codes.md ---
 
 
 def test_exit_codes_and_meanings_are_pinned() -> None:
@@ -403,9 +403,8 @@ def test_help_lists_every_exit_code_literally() -> None:
         assert line in collapsed
 
 
-def test_readme_exit_code_table_has_the_same_rows() -> None:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("### Exit codes", 1)[1].split("\n\n", 2)[1]
+def test_exit_code_page_table_has_the_same_rows() -> None:
+    section = EXIT_CODES_PAGE.read_text(encoding="utf-8")
     rows = [
         (int(m.group(1)), m.group(2))
         for m in re.finditer(r"^\| (\d+) \| (.+) \|$", section, re.MULTILINE)
