@@ -39,6 +39,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="runs of --help and of --version (default: %(default)s)",
     )
     parser.add_argument(
+        "--import-runs",
+        type=int,
+        default=10,
+        metavar="R",
+        help="-X importtime runs of a plain issue (default: %(default)s)",
+    )
+    parser.add_argument(
         "--phase-runs",
         type=int,
         default=10,

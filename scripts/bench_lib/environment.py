@@ -42,7 +42,7 @@ def ensure_venv(argv: list[str]) -> None:
 
 def install_tool_as_a_wheel() -> None:
     """(Re)install the project non-editable into .venv-bench when its sources changed."""
-    sources = [REPO / "pyproject.toml", *sorted((REPO / "bootstrap").glob("*.py"))]
+    sources = [REPO / "pyproject.toml", *sorted((REPO / "bootstrap").rglob("*.py"))]
     sources += sorted((REPO / "manifests").glob("*.yaml"))
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     stamp = BENCH_VENV / f".installed-{digest}"

@@ -284,7 +284,7 @@ def run_fleet_bench(args: Any, command: str, rss_method: str) -> dict[str, Any]:
     return {
         "config": {
             "command": command,
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),  # noqa: UP017
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "sizes": args.fleet_sizes,
             "delay_ms": args.fleet_delay_ms,
             "reps": args.fleet_reps,

@@ -45,6 +45,14 @@ def render_tables(results: dict[str, Any]) -> str:
         ],
         [False, True, True, True],
     )
+    imports = results.get("imports")
+    imported = (
+        f"\nImports of a plain issue run (-X importtime, beyond the bare interpreter): median "
+        f"{imports['ms']['median']:.1f} ms (min {imports['ms']['min']:.1f}, max "
+        f"{imports['ms']['max']:.1f}); bootstrap modules: {', '.join(imports['bootstrap_modules'])}\n"
+        if imports
+        else ""
+    )
     parts = [
         "Targets:\n",
         render_targets(results),
@@ -55,6 +63,7 @@ def render_tables(results: dict[str, Any]) -> str:
         ratio,
         f"\nStartup, {results['config']['startup_runs']} runs each:\n",
         startup,
+        imported,
     ]
     phases = results.get("phases")
     if phases:
