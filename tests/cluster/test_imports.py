@@ -75,8 +75,10 @@ def test_a_plain_issue_run_imports_exactly_these_modules(
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env["KUBECONFIG"] = str(dev_cluster.kubeconfig)
     process = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "bootstrap", "--cluster", "dev"]
-        + ["-n", namespace, "--service-account", "plain", "--quiet"],
+        [
+            *(sys.executable, "-X", "importtime", "-m", "bootstrap", "--cluster", "dev"),
+            *("-n", namespace, "--service-account", "plain", "--quiet"),
+        ],
         capture_output=True,
         text=True,
         env=env,
