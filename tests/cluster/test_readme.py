@@ -5,9 +5,8 @@ directory, with the installed `bootstrap-token` on PATH and a kubeconfig in whic
 `prod` and `staging` are the dev cluster (`https://127.0.0.1:PORT`, `https://localhost:PORT`),
 contexts `prod-admin` (current) and `staging-admin`; namespace `ci` exists. A block preceded by
 `<!-- readme-test: skip (REASON) -->` is not run here; REASON names the test that covers it
-(checked below). The `yaml` CI examples are covered by tests/cluster/test_features.py
-(test_github_format_masks_first_and_exports_to_github_env, test_dotenv_format_is_plain_key_value)
-and tests/packaging/test_wheel.py (pip install of a checkout's build).
+(checked below). The `yaml` examples of the `## CI` section are run by the CI runners
+themselves: tests/ci/test_action.py (act) and tests/ci/test_gitlab.py (gitlab-ci-local).
 """
 
 from __future__ import annotations
