@@ -35,15 +35,17 @@ def pyenv_python(minor: str) -> Path:
     return Path(prefix) / "bin" / "python3"
 
 
-def test_the_pyz_holds_no_compiled_code_and_no_kubernetes_client(pyz: Path) -> None:
+def test_the_pyz_holds_no_extension_module_and_no_kubernetes_client(pyz: Path) -> None:
     with zipfile.ZipFile(pyz) as archive:
         names = archive.namelist()
     tops = {name.split("/")[0] for name in names}
     assert {"__main__.py", "bootstrap", "click", "yaml", "tenacity"} <= tops
-    assert not [n for n in names if n.endswith((".so", ".pyc"))]
+    assert not [n for n in names if n.endswith(".so")]  # a zip cannot load them
+    # bytecode for the building Python, beside each module (zipimport's layout)
+    assert "bootstrap/cli.pyc" in names and "click/core.pyc" in names
     assert not [t for t in tops if t.startswith(("kubernetes", "urllib3", "requests"))]
     assert "bootstrap/_manifests/serviceaccount.yaml" in names
-    assert pyz.stat().st_size < 1_000_000
+    assert pyz.stat().st_size < 2_000_000
 
 
 @pytest.mark.parametrize("minor", ["3.10", "3.13"])
