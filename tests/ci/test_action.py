@@ -152,8 +152,8 @@ def test_the_action_in_act_issues_masks_exports_and_revokes(
     for token in tokens.values():
         remember_token(token)
     TRANSCRIPT.outputs.append(("act's log", log))
-    (REPO / ".dev-cluster-tests").mkdir(exist_ok=True)
-    (REPO / ".dev-cluster-tests" / "act.log").write_text(f"{elapsed:.1f} s\n{log}")
+    (REPO / ".tools" / "logs").mkdir(parents=True, exist_ok=True)  # gitignored
+    (REPO / ".tools" / "logs" / "act.log").write_text(f"{elapsed:.1f} s\n{log}")
     assert process.returncode == 0, log[-6000:]
     assert all(len(t) > 100 for t in tokens.values()), tokens.keys()
     for job, token in tokens.items():

@@ -114,8 +114,8 @@ def test_the_component_in_gitlab_ci_local_hands_credentials_to_a_later_stage(
     token = token_file.read_text() if token_file.exists() else ""
     remember_token(token)
     TRANSCRIPT.outputs.append(("gitlab-ci-local's log", log))
-    (REPO / ".dev-cluster-tests").mkdir(exist_ok=True)
-    (REPO / ".dev-cluster-tests" / "gitlab-ci-local.log").write_text(f"{elapsed:.1f} s\n{log}")
+    (REPO / ".tools" / "logs").mkdir(parents=True, exist_ok=True)  # gitignored
+    (REPO / ".tools" / "logs" / "gitlab-ci-local.log").write_text(f"{elapsed:.1f} s\n{log}")
     assert process.returncode == 0, log[-6000:]
     assert len(token) > 100
     assert token not in log
