@@ -68,6 +68,7 @@ def workflow(namespace: str, pyz: Path) -> dict[str, Any]:
         {"name": "curl, TLS verified", "run": 'curl -sS --fail "$APISERVER/api" '
          '-H "Authorization: Bearer $TOKEN" --cacert "$CACERT" -o /dev/null -w "curl: %{http_code}\\n"'},
         print_outputs("readme"),
+        {"name": "PATH", "run": 'echo "python3: $(command -v python3)"'},
         {"name": "masked", "run": 'echo "the token: $TOKEN"; printf %s "$TOKEN" > "$TOKEN_FILE.readme"'},
         revoke,
     ]  # fmt: skip
@@ -165,6 +166,8 @@ def test_the_action_in_act_issues_masks_exports_and_revokes(
 
     whoami = f"system:serviceaccount:{namespace}:deployer"
     assert re.search(rf"\| Username\s+{re.escape(whoami)}\s*$", log, re.M), log[-6000:]
+    # the action's venv gives later steps bootstrap-token, not its python
+    assert re.search(r"\| python3: (?!.*bootstrap-token)", log), log[-6000:]
     assert "curl: 200" in log and "plain curl: 200" in log
     assert f"whoami: {whoami}" in log
     readme_outputs, kubeconfig_outputs = outputs_of("readme", log), outputs_of("kubeconfig", log)
