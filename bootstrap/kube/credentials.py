@@ -278,9 +278,24 @@ def _read(path: str, where: str) -> bytes:
         ) from None
 
 
+def _provider_name(user: Mapping[str, Any]) -> str:
+    provider = user.get("auth-provider")
+    value = provider.get("name") if isinstance(provider, Mapping) else None
+    return "".join(c if c.isprintable() else "?" for c in str(value or "unnamed"))[:40]
+
+
 def _auth_provider(user: Mapping[str, Any], name: str, static: Credentials) -> Credentials:
     """Legacy auth-provider users, through the official client (imported only here)."""
     log.debug("resolving credentials of user %r with the kubernetes client", name)
+    try:
+        import kubernetes  # noqa: F401  (only its presence, before the provider runs)
+    except ImportError:
+        # A plain install leaves the official client out (~150 MB): say how to add it.
+        raise ConfigError(
+            f"user {name!r} uses a legacy auth-provider "
+            f"({_provider_name(user)}), which needs the kubernetes client: "
+            "pip install 'bootstrap-token[auth-provider]'"
+        ) from None
     try:
         from kubernetes.client import Configuration
         from kubernetes.config.kube_config import KubeConfigLoader

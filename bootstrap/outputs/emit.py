@@ -7,7 +7,8 @@ Formats:
               into an existing file without dropping any of its entries.
   json        one object (schema bootstrap-token/v1, see json_document), or a list of
               them for several tokens on stdout.
-  dotenv      plain KEY=value lines (GitLab dotenv reports, docker --env-file).
+  dotenv      plain KEY=value lines (GitLab dotenv reports, docker --env-file), plus
+              CACERT_DATA: the CA itself, base64, since a later CI job has no CA file.
   github      for GitHub Actions: `::add-mask::` for the token on stdout first, then
               the variables appended to $GITHUB_ENV (and non-secret ones to $GITHUB_OUTPUT).
 
@@ -140,10 +141,19 @@ def safe_file_name(name: str) -> str:
     return cleaned or "cluster"
 
 
-def render_dotenv(issued: Issued, cacert: Path | None, prefix: str = "") -> str:
-    """KEY=value lines, unquoted: docker --env-file and GitLab dotenv take values verbatim."""
+def render_dotenv(
+    issued: Issued, cacert: Path | None, prefix: str = "", ca_data: bool = False
+) -> str:
+    """KEY=value lines, unquoted: docker --env-file and GitLab dotenv take values verbatim.
+
+    `ca_data` (--format dotenv) adds CACERT_DATA, the CA as one base64 line: a GitLab
+    dotenv report reaches jobs of later stages, where the CACERT file of the job that
+    wrote it does not exist (docs/ci.md: `echo "$CACERT_DATA" | base64 -d > ca.crt`)."""
+    values = variables(issued, cacert, prefix)
+    if ca_data and issued.ca_pem:
+        values[prefix + "CACERT_DATA"] = base64.b64encode(issued.ca_pem).decode("ascii")
     lines = []
-    for key, value in variables(issued, cacert, prefix).items():
+    for key, value in values.items():
         if "\n" in value or "\r" in value:
             raise OutputError(f"{key} contains a line break, which dotenv cannot carry")
         lines.append(f"{key}={value}")

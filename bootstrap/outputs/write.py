@@ -168,9 +168,10 @@ def write_outputs(
             return None
         if options.format == "json":
             text = emit.render_json(issued, cacert)
+        elif options.format == "dotenv":
+            text = emit.render_dotenv(issued, cacert, prefix, ca_data=True)
         else:
-            render = emit.render_env if options.format == "env" else emit.render_dotenv
-            text = render(issued, cacert, prefix)
+            text = emit.render_env(issued, cacert, prefix)
     if out is None:
         stdout.write(text)
         stdout.flush()

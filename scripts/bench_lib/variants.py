@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import re
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -19,6 +20,7 @@ from bench_lib.common import (
     FLEET_FAILED,
     RECIPE_B,
     RECIPE_C,
+    REPO,
     TOOL,
     VARIANTS,
     Arg,
@@ -140,6 +142,18 @@ class Bench:
             ]
             out[flag] = asdict(Summary.of(walls))
             say(f"bootstrap-token {flag}: median {statistics.median(walls):.0f} ms of {runs}")
+        # The one-file build (scripts/package), as CI jobs run it: the base interpreter
+        # in isolated mode, nothing installed (a venv's python would see .venv's packages).
+        pyz = self.tmp / "bootstrap-token.pyz"
+        simple([REPO / "scripts" / "package", pyz], self.env)
+        python = Path(sys.base_prefix) / "bin" / "python3"
+        for flag in ("--help", "--version"):
+            walls = [
+                1000 * check(self.runner.run([python, "-I", pyz, flag]), f"pyz {flag}").wall_s
+                for _ in range(runs)
+            ]
+            out[f"pyz {flag}"] = asdict(Summary.of(walls))
+            say(f"python3 -I bootstrap-token.pyz {flag}: median {statistics.median(walls):.0f} ms")
         return out
 
     def phases(self, runs: int) -> dict[str, Any]:

@@ -3,6 +3,7 @@ and conventions, each against the real dev cluster."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -290,8 +291,10 @@ def test_dotenv_format_is_plain_key_value(
     assert result.returncode == 0, result.stderr
     values = dict(line.split("=", 1) for line in (tmp_path / "dev.env").read_text().splitlines())
     remember_token(values["TOKEN"])
-    assert set(values) == {"APISERVER", "TOKEN", "CACERT", "NAMESPACE"}
+    assert list(values) == ["APISERVER", "TOKEN", "CACERT", "NAMESPACE", "CACERT_DATA"]
     assert not values["TOKEN"].startswith("'")
+    # the CA itself, for a later CI job without the CACERT file (docs/ci.md)
+    assert base64.b64decode(values["CACERT_DATA"]) == dev_cluster.ca_file.read_bytes()
     assert admin.whoami(values["TOKEN"])[0] == 201
 
 

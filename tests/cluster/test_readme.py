@@ -7,9 +7,9 @@ a kubeconfig in which clusters `prod` and `staging` are the dev cluster
 (`https://127.0.0.1:PORT`, `https://localhost:PORT`), contexts `prod-admin` (current) and
 `staging-admin`; namespace `ci` exists. A block preceded by
 `<!-- readme-test: skip (REASON) -->` is not run here; REASON names the test that covers it
-(checked below). The `yaml` examples are not run here: the README's GitHub Action and GitLab
-component are the branch ci's (with their own tests); the plain-CLI pipelines of docs/usage.md
-are covered by tests/cluster/test_features.py
+(checked below). The `yaml` examples of the README's `## CI` section are run by the CI runners
+themselves: tests/ci/test_action.py (act) and tests/ci/test_gitlab.py (gitlab-ci-local); the
+plain-CLI pipelines of docs/usage.md are covered by tests/cluster/test_features.py
 (test_github_format_masks_first_and_exports_to_github_env, test_dotenv_format_is_plain_key_value)
 and tests/packaging/test_wheel.py (pip install of a checkout's build).
 """

@@ -184,3 +184,45 @@ def test_pipx_install_of_the_wheel(built: Built, fresh_venv: Path, tmp_path: Pat
     sh(fresh_venv / "bin" / "pipx", "install", built.wheel, **env)
     out = sh(bin_dir / "bootstrap-token", "--help", cwd=tmp_path)
     assert out.startswith("Usage: bootstrap-token [COMMAND] [FLAGS]...")
+
+
+def test_a_plain_install_is_light_and_names_the_extra_for_auth_providers(
+    built: Built, fresh_venv: Path, tmp_path: Path
+) -> None:
+    """Issue 18: `kubernetes` (~150 MB with its dependencies) is the `auth-provider` extra;
+    a plain install holds the tool and its three pure-Python dependencies only."""
+    with zipfile.ZipFile(built.wheel) as wheel:
+        metadata = wheel.read("bootstrap_token-0.1.0.dist-info/METADATA").decode()
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    assert [r for r in requires if "extra ==" not in r] == [
+        "Requires-Dist: pyyaml>=6",
+        "Requires-Dist: tenacity>=8.2",
+        "Requires-Dist: click>=8.1",
+    ]
+    assert 'Requires-Dist: kubernetes>=28; extra == "auth-provider"' in requires
+    listed = sh(fresh_venv / "bin" / "python", "-m", "pip", "list", "--format", "json")
+    names = {p["name"].lower() for p in json.loads(listed)} - {"pip", "setuptools", "pipx"}
+    assert "kubernetes" not in names
+    assert {"bootstrap-token", "click", "pyyaml", "tenacity"} <= names
+    kubeconfig = tmp_path / "legacy.yaml"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "clusters": [{"name": "gke", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [{"name": "me", "user": {"auth-provider": {"name": "gcp", "config": {}}}}],
+                "contexts": [{"name": "gke", "context": {"cluster": "gke", "user": "me"}}],
+                "current-context": "gke",
+            }
+        )
+    )
+    process = subprocess.run(
+        [str(fresh_venv / "bin" / "bootstrap-token"), "--cluster", "gke"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        env=clean_env(KUBECONFIG=str(kubeconfig)),
+    )  # fmt: skip
+    assert process.returncode == 3, process.stderr  # kubeconfig error
+    assert "Traceback" not in process.stderr
+    assert [line for line in process.stderr.splitlines() if line.startswith("error:")] == [
+        "error: user 'me' uses a legacy auth-provider (gcp), which needs the kubernetes "
+        "client: pip install 'bootstrap-token[auth-provider]'"
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,18 @@ def test_missing_plugin_names_the_install_hint() -> None:
         exec_plugin.run(config, None, 5, {"PATH": "/nonexistent"}, stdin_is_terminal=False)
     assert str(e.value).startswith("exec: executable no-such-cmd-xyz not found")
     assert str(e.value).endswith("\n\nget it")
+
+
+def test_auth_provider_without_the_kubernetes_client_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # None in sys.modules makes `import kubernetes` raise ImportError: a plain install
+    monkeypatch.setitem(sys.modules, "kubernetes", None)
+    user = {"auth-provider": {"name": "oidc\n", "config": {"id-token": "x.y.z"}}}
+    with pytest.raises(ConfigError) as e:
+        credentials_for(user, "me", Deadline(5), environ={})
+    assert str(e.value) == (
+        "user 'me' uses a legacy auth-provider (oidc?), which needs the kubernetes client: "
+        "pip install 'bootstrap-token[auth-provider]'"
+    )
+    assert e.value.exit_code == 3

@@ -303,6 +303,20 @@ def test_render_dotenv_refuses_a_cacert_path_with_a_line_break() -> None:
         render_dotenv(ISSUED, Path("/tmp/a\nb.ca.crt"))
 
 
+def test_render_dotenv_with_ca_data_carries_the_ca_itself_in_base64() -> None:
+    # base64 of CA_PEM, pinned: a later CI job rebuilds the file with `base64 -d`
+    data = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJmYWtlCi0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K"
+    assert render_dotenv(ISSUED, Path("/out/dev.ca.crt"), ca_data=True) == (
+        f"APISERVER=https://127.0.0.1:6443\nTOKEN={TOKEN}\nCACERT=/out/dev.ca.crt\n"
+        f"NAMESPACE=ci\nCACERT_DATA={data}\n"
+    )
+    assert f"P_CACERT_DATA={data}\n" in render_dotenv(ISSUED, None, "P_", ca_data=True)
+    # GitHub's $GITHUB_ENV keeps the CA file (it lives as long as the job): no CACERT_DATA
+    assert "CACERT_DATA" not in render_dotenv(ISSUED, Path("/out/dev.ca.crt"))
+    # no CA known (e.g. a publicly trusted server): nothing to carry
+    assert "CACERT_DATA" not in render_dotenv(replace(ISSUED, ca_pem=None), None, ca_data=True)
+
+
 def test_render_github_outputs_has_no_token() -> None:
     text = render_github_outputs(ISSUED, Path("/runner/tmp/dev.ca.crt"))
     assert text == (

@@ -194,7 +194,9 @@ def test_env_prefix_names_the_env_dotenv_and_github_variables(tmp_path: Path) ->
     ]
     dotenv = Options(cluster="dev", format="dotenv", out="x.env", env_prefix="P_")
     write_outputs(ISSUED, dotenv, tmp_path, {})
-    assert (tmp_path / "x.env").read_text().splitlines()[1] == "P_TOKEN=t0ken"
+    dotenv_lines = (tmp_path / "x.env").read_text().splitlines()
+    assert dotenv_lines[1] == "P_TOKEN=t0ken"
+    assert dotenv_lines[-1].startswith("P_CACERT_DATA=LS0tLS1CRUdJTi")
     environ = {
         "GITHUB_ENV": str(tmp_path / "github_env"),
         "GITHUB_OUTPUT": str(tmp_path / "github_output"),
