@@ -138,8 +138,9 @@ def resolve_output(flags: dict[str, Any]) -> None:
 
 
 def check_renewal_window(flags: dict[str, Any]) -> None:
-    """--renew-before at least as long as a request-mode --duration would reissue the
-    token on every run: refuse it, naming both flags."""
+    """--renew-before at least as long as a request-mode --duration reissues the token
+    on every run: a warning naming both flags (not an error: a forced renewal is a
+    legitimate, if wasteful, way to get a fresh token)."""
     from bootstrap.tokenrequest import parse_duration
 
     window_text = flags.get("renew_before")
@@ -148,10 +149,12 @@ def check_renewal_window(flags: dict[str, Any]) -> None:
     window = parse_duration(window_text, "--renew-before", minimum=0)
     duration_text = flags.get("duration") or "1h"
     if window >= parse_duration(duration_text):
-        raise UsageError(
-            f"--renew-before {window_text} is not shorter than --duration {duration_text}: "
-            "every run would issue a new token; give a --renew-before shorter than --duration "
-            "(e.g. a third of it)"
+        log.warning(
+            "warning: --renew-before %s is not shorter than --duration %s: every run will "
+            "issue a new token; give a --renew-before shorter than --duration (e.g. a third "
+            "of it)",
+            window_text,
+            duration_text,
         )
 
 
@@ -304,7 +307,7 @@ def revoke(flags: dict[str, Any]) -> int:
         plans[cluster, account] = plan  # only complete plans are printed
         if not plan.entries and not plan.dry_run:
             return "nothing deleted (nothing of ours was there)"
-        return plan.summary()
+        return plan.summary() if plan.dry_run else plan.details()
 
     try:
         return run_jobs(jobs, one, flags)
@@ -427,7 +430,7 @@ class Progress:
                 sys.stderr.flush()
                 self.shown, self.last = True, now
         elif now - self.last >= 5.0:
-            log.info("waiting for the token controller to fill the Secret (%.0f s)", elapsed)
+            log.log(NOTICE, "waiting for the token controller to fill the Secret (%.0f s)", elapsed)
             self.last = now
 
     def done(self) -> None:

@@ -69,7 +69,11 @@ def _rule(body: object, keys: tuple[str, ...], required: str) -> dict[str, list[
 
 
 def parse(review: Mapping[str, Any], namespace: str) -> Rules:
-    """The rules of a SelfSubjectRulesReview response (malformed entries are dropped)."""
+    """The rules of a SelfSubjectRulesReview response (malformed entries are dropped).
+
+    Resource rules first, then non-resource rules, each kind sorted: the API server
+    lists them in no stable order (two reviews of one token differ), and a stable
+    `can` diffs well."""
     status = review.get("status")
     status = status if isinstance(status, Mapping) else {}
     can: list[dict[str, list[str]]] = []
@@ -78,10 +82,12 @@ def parse(review: Mapping[str, Any], namespace: str) -> Rules:
         ("nonResourceRules", NON_RESOURCE_KEYS, "nonResourceURLs"),
     ):
         entries = status.get(key)
+        found = []
         for entry in entries if isinstance(entries, list) else ():
             rule = _rule(entry, keys, required)
             if rule is not None:
-                can.append(rule)
+                found.append(rule)
+        can += sorted(found, key=lambda rule: [rule.get(k, []) for k in (required, *keys)])
     error = status.get("evaluationError")
     return Rules(
         namespace=namespace,
@@ -143,8 +149,12 @@ def render(rules: Rules, groups: Iterable[str] | None = None) -> str:
     ]
     text = f"What the token can do in namespace {rules.namespace}:\n" + "\n".join(lines) + "\n"
     if groups is not None:
+        import textwrap
+
         listed = ", ".join(group or "core" for group in groups) or "none"
-        text += f"API groups it can discover: {listed}\n"
+        line = f"API groups it can discover: {listed}"
+        text += textwrap.fill(line, width=100, subsequent_indent="  ", break_on_hyphens=False)
+        text += "\n"
     note = incomplete_note(rules)
     if note:
         text += f"note: {note}\n"

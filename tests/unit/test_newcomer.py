@@ -250,15 +250,18 @@ def test_verbose_shows_the_steps(kubeconfig: Path) -> None:
     assert len(loud.stderr.splitlines()) >= 3
 
 
-@pytest.mark.usefixtures("home", "no_requests")
-def test_renew_before_not_shorter_than_duration_is_refused(kubeconfig: Path) -> None:
+@pytest.mark.usefixtures("home", "stub_issue")
+def test_renew_before_not_shorter_than_duration_is_warned_about(kubeconfig: Path) -> None:
     args = ["--kubeconfig", str(kubeconfig), "--mode", "request", "--duration", "1h"]
     result = invoke(*args, "--renew-before", "6h")
-    assert result.exit_code == 2
-    assert result.stderr == (
-        "error: --renew-before 6h is not shorter than --duration 1h: every run would issue a "
-        "new token; give a --renew-before shorter than --duration (e.g. a third of it)\n"
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == (
+        "bootstrap-token: warning: --renew-before 6h is not shorter than --duration 1h: every "
+        "run will issue a new token; give a --renew-before shorter than --duration (e.g. a "
+        "third of it)"
     )
+    shorter = invoke(*args, "--renew-before", "20m", "--out", "x.env")
+    assert "warning" not in shorter.stderr
 
 
 @pytest.fixture
@@ -449,3 +452,34 @@ def test_fish_completion_sourced_in_fish(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["revoke", "rotate"]
+
+
+def test_an_unreachable_server_is_one_line_saying_what_to_check(tmp_path: Path) -> None:
+    config = {
+        "clusters": [{"name": "dev", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "admin", "user": {"token": "admin-token"}}],
+        "contexts": [{"name": "dev-admin", "context": {"cluster": "dev", "user": "admin"}}],
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOTSTRAP_TOKEN_")}
+
+    def run_it(*extra: str) -> subprocess.CompletedProcess[str]:
+        args = ["--cluster", "dev", "--kubeconfig", str(path), "--timeout", "1", *extra]
+        return subprocess.run(
+            [sys.executable, "-m", "bootstrap", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+
+    quiet = run_it()
+    assert quiet.returncode == 4
+    assert quiet.stderr == (
+        "error: cannot reach the API server https://127.0.0.1:1 to get serviceaccounts in "
+        "namespace default: connection refused; check the server URL, the network or VPN, and "
+        "the proxy settings (HTTPS_PROXY, NO_PROXY, the cluster's proxy-url)\n"
+    )
+    verbose = run_it("-v")
+    assert "connection refused; retrying in 0.05 s" in verbose.stderr

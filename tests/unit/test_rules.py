@@ -41,22 +41,26 @@ REVIEW: dict[str, Any] = {
 def test_parse_keeps_the_api_keys_and_drops_malformed_rules() -> None:
     rules = parse(REVIEW, "ci")
     assert rules.namespace == "ci"
+    # sorted by resources (then URLs): the API server's order is not stable
     assert list(rules.can) == [
-        {
-            "verbs": ["create"],
-            "apiGroups": ["authorization.k8s.io"],
-            "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
-        },
-        {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["pods"]},
+        {"verbs": ["get"], "apiGroups": ["apps", "batch"], "resources": ["*"]},
         {
             "verbs": ["get"],
             "apiGroups": [""],
             "resources": ["configmaps"],
             "resourceNames": ["settings"],
         },
-        {"verbs": ["get"], "apiGroups": ["apps", "batch"], "resources": ["*"]},
+        {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["pods"]},
+        {
+            "verbs": ["create"],
+            "apiGroups": ["authorization.k8s.io"],
+            "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+        },
         {"verbs": ["get"], "nonResourceURLs": ["/healthz", "/version"]},
     ]
+    shuffled = {"status": {**REVIEW["status"]}}
+    shuffled["status"]["resourceRules"] = list(reversed(REVIEW["status"]["resourceRules"]))
+    assert parse(shuffled, "ci") == rules
     assert (rules.incomplete, rules.evaluation_error) == (False, None)
     assert incomplete_note(rules) is None
 
