@@ -119,6 +119,7 @@ def test_transient_errors_during_apply_and_wait_are_retried(
         "robot",
         "--timeout",
         "20",
+        "-v",  # the retry lines are step lines
         env=via_proxy,
         cwd=tmp_path,
     )
