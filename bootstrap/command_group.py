@@ -123,8 +123,10 @@ def _pipe_safe(step: Callable[[], Any]) -> Any:
 
 
 def _fail(message: str, code: int) -> NoReturn:
+    from bootstrap.console import paint
+
     with contextlib.suppress(OSError):  # stderr gone too: the exit code still says it
-        click.echo(f"error: {message}", err=True)
+        click.echo(paint(f"error: {message}", 40), err=True)  # 40: logging.ERROR
     sys.exit(code)
 
 

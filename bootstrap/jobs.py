@@ -258,7 +258,7 @@ def issue(flags: dict[str, Any], rotate: bool) -> int:
         if rotate and options.secret_name:
             # Only now that the new token works and is written does the old one go.
             done = run.revoke_token(options, target, everything=False, keep=issued.secret)
-            line += "; rotated: " + (done.summary() if done.entries else "no previous token")
+            line += "; rotated: " + (done.details() if done.entries else "no previous token")
         log.debug("timings: %s", timings.summary())
         return line
 
