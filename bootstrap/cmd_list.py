@@ -163,6 +163,7 @@ def run(flags: dict[str, Any]) -> int:
     from bootstrap.errors import FLEET_FAILED, BootstrapError, UsageError
     from bootstrap.target import validate_name
 
+    output = output_of(flags)  # a usage error before any request
     namespace = flags.get("namespace")
     if namespace and flags.get("all_namespaces"):
         raise UsageError("use either -n/--namespace or -A/--all-namespaces, not both")
@@ -195,5 +196,5 @@ def run(flags: dict[str, Any]) -> int:
                 raise
             failed += 1
             log.error("error: cluster %s: %s", cluster, e)
-    click.echo(inventory.render(rows, output_of(flags)), nl=False)
+    click.echo(inventory.render(rows, output), nl=False)
     return FLEET_FAILED if failed else 0

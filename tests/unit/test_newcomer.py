@@ -483,3 +483,25 @@ def test_an_unreachable_server_is_one_line_saying_what_to_check(tmp_path: Path) 
     )
     verbose = run_it("-v")
     assert "connection refused; retrying in 0.05 s" in verbose.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["list", "-o", "wide", "--format", "json"],
+            "error: -o wide and --format json disagree: use -o alone\n",
+        ),
+        (
+            ["check", "x.env", "-o", "json", "--format", "text"],
+            "error: -o json and --format text disagree: use -o\n",
+        ),
+    ],
+)
+def test_list_and_check_refuse_o_and_format_that_disagree(
+    home: Path, args: list[str], message: str
+) -> None:
+    (home / "x.env").write_text(f"export APISERVER='https://127.0.0.1:1'\nexport TOKEN='{TOKEN}'\n")
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.stderr == message
