@@ -505,3 +505,42 @@ def test_list_and_check_refuse_o_and_format_that_disagree(
     result = invoke(*args)
     assert result.exit_code == 2
     assert result.stderr == message
+
+
+def run_in_a_pty(args: list[str], env: dict[str, str]) -> str:
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the tool with a terminal as stdout and stderr
+        os.environ.clear()
+        os.environ.update(env)
+        os.execv(sys.executable, [sys.executable, "-m", "bootstrap", *args])
+    output = b""
+    while select.select([fd], [], [], 30)[0]:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.waitpid(pid, 0)
+    return output.decode(errors="replace")
+
+
+@pytest.mark.parametrize(
+    ("no_color", "term", "coloured"),
+    [(None, "xterm", True), ("1", "xterm", False), ("", "xterm", True), (None, "dumb", False)],
+)
+def test_errors_are_red_on_a_terminal_unless_no_color(
+    tmp_path: Path, no_color: str | None, term: str, coloured: bool
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    env["TERM"] = term
+    if no_color is not None:
+        env["NO_COLOR"] = no_color
+    for args in (["--kubeconfig", str(tmp_path / "none")], ["--output", "yaml"]):
+        text = run_in_a_pty(args, env)
+        assert ("\x1b[31merror: " in text) is coloured, text
+        assert "error: " in text
