@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bootstrap import redact
+from bootstrap.errors import ApiError
 from bootstrap.kube.client import Api, Credentials, Deadline
 from bootstrap.kube.target import Target
 from bootstrap.outputs import emit
@@ -33,6 +34,7 @@ from bootstrap.steps.options import Options
 
 if TYPE_CHECKING:
     from bootstrap.steps.plan import Plan
+    from bootstrap.steps.rules import Rules
 
 log = logging.getLogger("bootstrap")
 
@@ -124,7 +126,7 @@ def issue(
 
     insecure = skips_tls_verification(options, target)
     ca_pem = ca_of_kubeconfig or token.ca_pem
-    identity, powers = _verify(options, target, token.token, ca_pem, insecure, deadline)
+    identity, powers, can = _verify(options, target, token.token, ca_pem, insecure, deadline)
     timings.mark("verify")
     return emit.Issued(
         cluster=target.cluster,
@@ -139,6 +141,7 @@ def issue(
         expires_at=expires_at,
         identity_checked=identity is not None,
         powers=powers,
+        can=can,
         tls_server_name=target.tls_server_name,
         proxy_url=target.proxy_url,
     )
@@ -151,10 +154,11 @@ def _verify(
     ca_pem: bytes | None,
     insecure: bool,
     deadline: Deadline,
-) -> tuple[str | None, tuple[str, ...] | None]:
-    """(identity, powers) of the new token: who the API server says it is (None: it
-    would not say) and what it may do (None: not known). Refuses a token that is
-    not a plain bearer token before it is sent, printed or written."""
+) -> tuple[str | None, tuple[str, ...] | None, Rules | None]:
+    """(identity, powers, can) of the new token: who the API server says it is (None: it
+    would not say), its dangerous powers and, for json output, its rules (rules.py;
+    None: not known). Refuses a token that is not a plain bearer token before it is
+    sent, printed or written."""
     from bootstrap.steps import powers as power_checks
     from bootstrap.steps.verify import expected_identity, verify
 
@@ -168,7 +172,7 @@ def _verify(
             "its identity nor what it can do was checked",
             ", ".join(options.audiences),
         )
-        return None, None
+        return None, None, None
     if target.server.startswith("http://"):
         log.warning(PLAIN_HTTP_WARNING, target.server, "new token", "s", "it")
     as_sa = Api(
@@ -185,8 +189,16 @@ def _verify(
     powers = power_checks.assess(as_sa, ns, bool(options.roles or options.cluster_roles))
     warning = power_checks.warning(identity or expected_identity(ns, sa), ns, powers)
     if warning:
-        log.warning("%s", warning)
-    return identity, powers
+        log.warning("%s", warning, extra={"alarm": True})
+    can = None
+    if options.format == "json":  # the `can` key; other formats have no place for it
+        from bootstrap.steps import rules
+
+        try:
+            can = rules.review(as_sa, ns)
+        except ApiError as e:
+            log.warning("warning: could not find out what the new token can do: %s", e)
+    return identity, powers, can
 
 
 def revoke_token(

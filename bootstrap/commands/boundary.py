@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from bootstrap import console
 from bootstrap.errors import BootstrapError
 from bootstrap.redact import redact
 
@@ -33,30 +34,38 @@ class _Redact(logging.Filter):
 
 class _RedactingFormatter(logging.Formatter):
     """Redacts the whole formatted line again: a traceback (--debug) carries exception
-    messages, which the filter does not see."""
+    messages, which the filter does not see. Warnings and errors in colour on a
+    terminal (see console.py); a record with `alarm` (a powerful token) stands out."""
+
+    def __init__(self, fmt: str, colour: bool = False) -> None:
+        super().__init__(fmt)
+        self.colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        text = redact(super().format(record))
+        alarm = bool(getattr(record, "alarm", False))
+        return console.paint(text, record.levelno, alarm, self.colour)
 
 
-def configure_logging(debug: bool, quiet: bool) -> None:
+def configure_logging(debug: bool, quiet: bool, verbose: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_RedactingFormatter("bootstrap-token: %(message)s"))
+    colour = console.colour_enabled(sys.stderr)
+    handler.setFormatter(_RedactingFormatter("bootstrap-token: %(message)s", colour))
     handler.addFilter(_Redact())
     log.handlers[:] = [handler]
     log.propagate = False
-    log.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+    log.setLevel(console.level_for(debug, verbose, quiet))
 
 
 def boundary(flags: dict[str, Any], job: Callable[[], int]) -> None:
     debug = bool(flags.get("debug"))
-    configure_logging(debug, bool(flags.get("quiet")))
+    configure_logging(debug, bool(flags.get("quiet")), bool(flags.get("verbose")))
     try:
         code = job()
     except BootstrapError as e:
         if debug:
             log.debug("traceback follows", exc_info=True)
-        click.echo(redact(f"error: {e}"), err=True)
+        click.echo(console.paint(redact(f"error: {e}"), logging.ERROR), err=True)
         sys.exit(e.exit_code)
     except BrokenPipeError:
         raise  # a closed stdout is not an internal error: main() reports it

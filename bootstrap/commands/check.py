@@ -11,20 +11,55 @@ from typing import Any
 
 import click
 
+from bootstrap.commands.help import Documented
+
 _SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "terminal_width": 100}
-_EPILOG = (
-    "\b\nExit codes:\n"
-    "   0  the token works (and does not expire within --expires-within)\n"
-    "   2  FILE cannot be read or holds no credentials\n"
-    "   4  the API server cannot be reached, or TLS failed\n"
-    "  11  the token is rejected (401): revoked, or not a token of this cluster\n"
-    "  12  the token has expired (401, and its exp is past)\n"
-    "  13  the token works but expires within --expires-within"
+EXAMPLES = """\
+# Does the token in prod.env still work, as whom, until when?
+bootstrap-token check prod.env
+
+# What can it do (in its namespace), and which API groups can it see?
+bootstrap-token check prod.env --can
+
+# In cron or CI: renew when less than 2 hours are left
+bootstrap-token check ci.kubeconfig --expires-within 2h || bootstrap-token rotate ...
+
+# As JSON, from stdin
+bootstrap-token check - -o json < creds.json
+"""
+FOOTER = [
+    "Exit codes: 0 works, 2 unreadable FILE, 4 unreachable or TLS, 11 rejected (revoked), "
+    "12 expired,",
+    "13 expires within --expires-within; every code: docs/exit-codes.md",
+]
+
+
+@click.command(
+    "check",
+    cls=Documented,
+    context_settings=_SETTINGS,
+    examples=EXAMPLES,
+    groups=[
+        ("Common flags", ["can", "output", "expires_within"]),
+        ("File flags", ["context", "env_prefix", "timeout", "output_format"]),
+        ("Run flags", ["verbose", "quiet", "debug", "help"]),
+    ],
+    footer=FOOTER,
 )
-
-
-@click.command("check", context_settings=_SETTINGS, epilog=_EPILOG)
 @click.argument("file", metavar="FILE")
+@click.option(
+    "--can",
+    is_flag=True,
+    help="Also show what the token can do in its namespace (like kubectl auth can-i --list) "
+    "and the API groups it can discover.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json"]),
+    metavar="text|json",
+    help="json: {apiVersion: bootstrap-token/v1, kind: TokenCheck, ..., can: [rules]}.",
+)
 @click.option(
     "--expires-within",
     metavar="DURATION",
@@ -35,8 +70,8 @@ _EPILOG = (
     "output_format",
     type=click.Choice(["text", "json"]),
     default="text",
-    show_default=True,
-    help="text: for people; json: {apiVersion: bootstrap-token/v1, kind: TokenCheck, ...}.",
+    metavar="text|json",
+    help="Older spelling of -o.",
 )
 @click.option("--context", metavar="CTX", help="Kubeconfig FILE: the context to check.")
 @click.option(
@@ -50,21 +85,15 @@ _EPILOG = (
     metavar="SECONDS",
     help="Give up after this long.",
 )
+@click.option("-v", "--verbose", is_flag=True, help="Every step on stderr.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit code says.")
 @click.option("--debug", is_flag=True, help="Log each request; show tracebacks.")
 def check_command(**flags: Any) -> None:
     """Check the credentials of an output FILE: do they work, as whom, until when?
 
-    FILE is an output of bootstrap-token (env, dotenv, kubeconfig or json; the
-    format is detected), or - for stdin. Only the credentials in FILE are used
-    (a SelfSubjectReview with its token against its APISERVER, with its CA); no
-    admin kubeconfig is read. The token is never printed.
-
-    \b
-    Examples:
-      bootstrap-token check prod.env
-      bootstrap-token check ci.kubeconfig --expires-within 2h || bootstrap-token ...
-      bootstrap-token check - --format json < creds.json
+    FILE is an output of bootstrap-token (env, dotenv, kubeconfig or json; detected),
+    or - for stdin. Only the credentials in FILE are used (its token, APISERVER and
+    CA); no admin kubeconfig is read. The token is never printed.
     """
     from bootstrap.commands.boundary import boundary
 
@@ -72,6 +101,7 @@ def check_command(**flags: Any) -> None:
 
 
 def run(flags: dict[str, Any]) -> int:
+    from bootstrap.commands.jobs import given
     from bootstrap.errors import UsageError
     from bootstrap.outputs import check, readback
     from bootstrap.steps.tokenrequest import parse_duration
@@ -96,9 +126,18 @@ def run(flags: dict[str, Any]) -> int:
         )
     except UsageError as e:
         raise UsageError(f"{label}: {e}") from None
-    result = check.check(creds, expires_within=within, timeout=flags["timeout"])
+    output = flags.get("output") or flags["output_format"]
+    if flags.get("output") and given("output_format") and flags["output_format"] != output:
+        raise UsageError(f"-o {output} and --format {flags['output_format']} disagree: use -o")
+    result = check.check(
+        creds,
+        expires_within=within,
+        timeout=flags["timeout"],
+        want_can=bool(flags.get("can")) or output == "json",
+        want_groups=bool(flags.get("can")),
+    )
     if not flags.get("quiet"):
-        render = check.render_json if flags["output_format"] == "json" else check.render_text
+        render = check.render_json if output == "json" else check.render_text
         click.echo(render(result, label), nl=False)
     problem = check.failure(result, label)
     if problem is not None:

@@ -21,17 +21,17 @@ from bootstrap import __version__
 from bootstrap.commands import jobs
 from bootstrap.commands.boundary import boundary
 from bootstrap.commands.group import COMPLETE_VAR, DefaultToIssue
-from bootstrap.errors import EXIT_CODES
+from bootstrap.commands.help import EXIT_CODES_LINE, Documented, completion_command
 
 log = logging.getLogger("bootstrap")
 F = TypeVar("F", bound=Callable[..., Any])
 
-_EPILOG = (
-    "\b\nOther commands: bootstrap-token revoke --help, bootstrap-token rotate --help\n"
-    "\b\nShell completion (bash, zsh, fish):\n"
-    '  eval "$(_BOOTSTRAP_TOKEN_COMPLETE=bash_source bootstrap-token)"\n'
-    "\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
-)
+FOOTER = [
+    "Other commands: rotate, revoke, list, check, completion (bootstrap-token COMMAND --help)",
+    "Every flag can also be set as an environment variable: --some-flag as "
+    "BOOTSTRAP_TOKEN_SOME_FLAG.",
+    EXIT_CODES_LINE,
+]
 _SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "terminal_width": 100}
 
 
@@ -83,14 +83,15 @@ def _target_options(function: F) -> F:
             click.option(
                 "--in-cluster",
                 is_flag=True,
-                help="Bootstrap with the Pod's own ServiceAccount (its token, CA and API server); automatic in a Pod without a kubeconfig.",
+                help="Bootstrap with the Pod's own ServiceAccount (automatic in a Pod without a "
+                "kubeconfig).",
             ),
             click.option(
                 "-n",
                 "--namespace",
                 metavar="NS",
-                help="Namespace of the ServiceAccount (must exist)  [default: the context's "
-                "namespace, else default; in-cluster: the Pod's]",
+                help="Namespace of the ServiceAccount (must exist)  [default: the context's, "
+                "else default]",
             ),
             click.option(
                 "--service-account",
@@ -107,7 +108,8 @@ def _target_options(function: F) -> F:
             click.option(
                 "--server",
                 metavar="URL",
-                help="Send the bootstrap requests here instead (e.g. kubectl proxy at http://127.0.0.1:8001); outputs keep the cluster's server unless --emit-server says otherwise.",
+                help="Send the bootstrap requests here instead (e.g. kubectl proxy at "
+                "http://127.0.0.1:8001); the outputs keep the cluster's server.",
             ),
             click.option(
                 "--timeout",
@@ -127,8 +129,11 @@ def _target_options(function: F) -> F:
                 type=click.IntRange(min=1),
                 default=16,
                 show_default=True,
-                help="Tokens issued at once with several clusters or service accounts "
-                "(mostly waiting on the network, so more than the CPUs).",
+                metavar="N",
+                help="Tokens issued at once with several clusters or service accounts.",
+            ),
+            click.option(
+                "-v", "--verbose", is_flag=True, help="Every step on stderr, not only the result."
             ),
             click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings on stderr."),
             click.option(
@@ -140,55 +145,69 @@ def _target_options(function: F) -> F:
     return function
 
 
+FORMATS = ["env", "kubeconfig", "json", "dotenv", "github", "argocd", "kubeconfig-secret"]
+
+
 def _output_options(function: F) -> F:
     """Flags shared by issue and rotate: what kind of token, where it goes."""
     for decorator in reversed(
         [
             click.option(
+                "-o",
+                "--output",
+                type=click.Choice(FORMATS),
+                metavar="FORMAT",
+                help="Print the token as FORMAT on stdout (or to --out): env, kubeconfig, json, "
+                "dotenv, github, argocd, kubeconfig-secret  [default: an env file ./CLUSTER.env]",
+            ),
+            click.option(
                 "--format",
                 "output_format",
-                type=click.Choice(
-                    ["env", "kubeconfig", "json", "dotenv", "github", "argocd", "kubeconfig-secret"]
-                ),
+                type=click.Choice(FORMATS),
                 default="env",
-                show_default=True,
-                help="env: to source; kubeconfig: standalone or merged; json; dotenv: KEY=value (GitLab, docker --env-file); github: $GITHUB_ENV with the token masked; argocd: Argo CD cluster Secret; kubeconfig-secret: Secret with the kubeconfig under `value` (Flux, Cluster API).",
+                metavar="FORMAT",
+                help="As -o, but to a file by default (./CLUSTER.EXT); the formats: "
+                "docs/delivery.md.",
             ),
             click.option(
                 "--apply-to",
                 metavar="CONTEXT/NAMESPACE",
-                help="argocd, kubeconfig-secret: server-side apply the Secret into NAMESPACE of the cluster of kubeconfig context CONTEXT instead of writing a file.",
+                help="argocd, kubeconfig-secret: apply the Secret into NAMESPACE of context "
+                "CONTEXT's cluster.",
             ),
             click.option(
                 "--secret-name",
                 "delivery_name",
                 metavar="NAME",
-                help="Name of the argocd / kubeconfig-secret Secret  [default: cluster-CLUSTER / CLUSTER-kubeconfig]",
+                help="Name of the argocd / kubeconfig-secret Secret.",
             ),
             click.option(
                 "--out",
                 metavar="PATH|-",
-                help="Output file ({cluster}, {service_account} are replaced), or - for stdout  [default: ./CLUSTER.EXT; SA@CLUSTER.EXT for a service account other than default]",
+                help="Output file ({cluster}, {service_account} are replaced), - for stdout  "
+                "[default: stdout with -o, else ./CLUSTER.EXT or SA@CLUSTER.EXT]",
             ),
             click.option(
                 "--env-prefix",
                 default="",
                 metavar="PREFIX",
-                help="Prefix of env/dotenv/github variable names; {cluster} and {service_account} become e.g. PROD_EU (needed for github with several tokens).",
+                help="Prefix of env/dotenv/github variable names; may hold {cluster}, "
+                "{service_account}.",
             ),
             click.option(
                 "--mode",
                 type=click.Choice(["secret", "request"]),
                 default="secret",
                 show_default=True,
-                help="secret: non-expiring token from a token Secret (the docs' recipe); request: short-lived token from the TokenRequest API.",
+                help="secret: a token Secret's token (does not expire); request: short-lived "
+                "(TokenRequest).",
             ),
             click.option(
                 "--duration",
                 default="1h",
                 show_default=True,
                 metavar="DURATION",
-                help="Lifetime asked for in request mode (at least 10m; the server may grant less).",
+                help="Lifetime of a request-mode token (at least 10m; the server may grant less).",
             ),
             click.option(
                 "--audience",
@@ -200,12 +219,12 @@ def _output_options(function: F) -> F:
             click.option(
                 "--emit-server",
                 metavar="URL",
-                help="APISERVER to write into the outputs  [default: the cluster's server, also with --server]",
+                help="APISERVER written into the outputs  [default: the cluster's server]",
             ),
             click.option(
                 "--bound-secret",
                 metavar="NAME",
-                help="Bind a request-mode token to this existing Secret: deleting it revokes the token early.",
+                help="Bind a request-mode token to this Secret: deleting it revokes the token.",
             ),
             click.option(
                 "--role",
@@ -236,17 +255,89 @@ def _output_options(function: F) -> F:
 def command() -> None:
     """Issue, rotate or revoke a verified API token for a cluster of your kubeconfig.
 
-    Without a command, issue runs: `bootstrap-token` alone issues a token for the
-    current context's cluster, `bootstrap-token --cluster NAME` for cluster NAME.
-    Every flag can also be set as an environment variable: --some-flag as
-    BOOTSTRAP_TOKEN_SOME_FLAG.
+    Without a command, issue runs: `bootstrap-token --cluster NAME` issues a token for
+    cluster NAME (alone: for the current context's cluster).
     """
 
 
-_DRY_RUN_HELP = (
-    "Change nothing: look at what exists, have the API server check each create and "
-    "delete (server-side dry run), print the plan on stdout."
+_DRY_RUN_HELP = "Change nothing; print the plan, checked by the API server (server-side dry run)."
+
+ISSUE_EXAMPLES = """\
+# A token for cluster dev, as ./dev.env (with ./dev.ca.crt beside it); then use it
+bootstrap-token --cluster dev && source dev.env
+curl "$APISERVER/api" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT"
+
+# A CI deployer with its own ServiceAccount and role, as a kubeconfig file
+bootstrap-token --cluster prod -n ci --service-account deployer --clusterrole view \\
+    -o kubeconfig --out ci.kubeconfig
+
+# A short-lived token (TokenRequest), printed as JSON
+bootstrap-token --cluster prod --mode request --duration 30m -o json
+
+# One env file per cluster of the kubeconfig
+bootstrap-token --all-clusters --out 'creds/{cluster}.env'
+
+# Which clusters does the kubeconfig have?
+bootstrap-token --list-clusters
+"""
+
+ROTATE_EXAMPLES = """\
+# A new token for ./prod.env; the old one is revoked once the new one works
+bootstrap-token rotate --cluster prod
+
+# Rotate a CI deployer's kubeconfig
+bootstrap-token rotate --cluster prod -n ci --service-account deployer \\
+    -o kubeconfig --out ci.kubeconfig
+
+# Every cluster, and first what would change
+bootstrap-token rotate --all-clusters --out 'creds/{cluster}.env' --dry-run
+"""
+
+REVOKE_EXAMPLES = """\
+# Delete the token Secret of ServiceAccount default: its token stops working
+bootstrap-token revoke --cluster prod
+
+# Also delete the ServiceAccount and bindings bootstrap-token created
+bootstrap-token revoke --cluster prod -n ci --service-account deployer --all
+
+# What would be deleted (server-side dry run)
+bootstrap-token revoke --cluster prod --all --dry-run
+"""
+
+COMMON = "Common flags"
+CONNECTION = (
+    "Connection flags",
+    ["context", "kubeconfig", "server", "timeout", "insecure_skip_tls_verify", "in_cluster"],
 )
+RUN = ("Run flags", ["all_clusters", "parallel", "verbose", "quiet", "debug", "version", "help"])
+ISSUE_GROUPS = [
+    (
+        COMMON,
+        [
+            "clusters",
+            "namespace",
+            "service_accounts",
+            "output",
+            "out",
+            "roles",
+            "cluster_roles",
+            "mode",
+            "duration",
+        ],
+    ),
+    ("Output flags", ["env_prefix", "output_format", "apply_to", "delivery_name", "emit_server"]),
+    (
+        "Token flags",
+        ["secret", "audiences", "bound_secret", "renew_before", "dry_run", "list_clusters"],
+    ),
+    CONNECTION,
+    RUN,
+]
+REVOKE_GROUPS = [
+    (COMMON, ["clusters", "namespace", "service_accounts", "secret", "everything", "dry_run"]),
+    CONNECTION,
+    RUN,
+]
 
 
 def _reworded(**helps: str) -> Callable[[F], F]:
@@ -261,7 +352,14 @@ def _reworded(**helps: str) -> Callable[[F], F]:
     return decorate
 
 
-@command.command("issue", context_settings=_SETTINGS, epilog=_EPILOG)
+@command.command(
+    "issue",
+    cls=Documented,
+    context_settings=_SETTINGS,
+    examples=ISSUE_EXAMPLES,
+    groups=ISSUE_GROUPS,
+    footer=FOOTER,
+)
 @_target_options
 @_output_options
 @click.option("--dry-run", is_flag=True, help=_DRY_RUN_HELP)
@@ -271,50 +369,50 @@ def _reworded(**helps: str) -> Callable[[F], F]:
 @click.option(
     "--renew-before",
     metavar="DURATION",
-    help="If the output file's token still works and does not expire within DURATION (e.g. 1h, 7d), change nothing; else issue anew (for cron).",
+    help="Keep the output file if its token works for DURATION more (e.g. 7d); else issue "
+    "anew (for cron).",
 )
 @click.version_option(__version__, prog_name="bootstrap-token")
 def issue_command(**flags: Any) -> None:
     """Issue a working, verified API token for cluster NAME of your kubeconfig.
 
     Creates (or reuses) the ServiceAccount and a token Secret, waits for the token
-    controller to fill it, verifies the token against the API server, and writes an
-    env file to `source` (APISERVER, TOKEN, CACERT, NAMESPACE), a standalone
-    kubeconfig, JSON, or CI variables. Without --role/--clusterrole the token can
-    only do discovery.
-
-    \b
-    Examples:
-      bootstrap-token --list-clusters
-      bootstrap-token --cluster dev && source dev.env
-      curl "$APISERVER/api" -H "Authorization: Bearer $TOKEN" --cacert "$CACERT"
-      bootstrap-token --cluster prod -n ci --service-account deployer \\
-          --clusterrole view --format kubeconfig --out ci.kubeconfig
-      bootstrap-token --cluster prod --mode request --duration 30m --out -
-      bootstrap-token --all-clusters --out 'creds/{cluster}.env'
-      bootstrap-token --cluster dev --service-account a --service-account b \\
-          --out '{service_account}.env'
+    controller to fill it, verifies the token, and writes it out: an env file to
+    `source` (APISERVER, TOKEN, CACERT, NAMESPACE) by default, or the format of -o.
+    Without --role/--clusterrole the token can only do discovery.
     """
     boundary(flags, lambda: jobs.issue(flags, rotate=False))
 
 
-@command.command("rotate", context_settings=_SETTINGS, epilog=_EPILOG)
+@command.command(
+    "rotate",
+    cls=Documented,
+    context_settings=_SETTINGS,
+    examples=ROTATE_EXAMPLES,
+    groups=ISSUE_GROUPS,
+    footer=FOOTER,
+)
 @_target_options
 @_output_options
 @click.option("--dry-run", is_flag=True, help=_DRY_RUN_HELP)
 def rotate_command(**flags: Any) -> None:
     """Replace the token and rewrite the outputs; the old token stops working.
 
-    In secret mode a token Secret under a fresh name (SECRET-xxxxxx) is created,
-    verified and written out, and only then are the previous Secrets deleted,
-    which revokes their tokens. (A legacy token is derived from the Secret's name,
-    so re-creating the same name would bring the same token back.) In request mode
-    a new short-lived token is issued; the old one lives until it expires.
+    Secret mode: a token Secret under a fresh name (SECRET-xxxxxx) is created, verified
+    and written out; only then are the previous Secrets deleted, revoking their
+    tokens. Request mode: a new short-lived token; the old one lives until it expires.
     """
     boundary(flags, lambda: jobs.issue(flags, rotate=True))
 
 
-@command.command("revoke", context_settings=_SETTINGS, epilog=_EPILOG)
+@command.command(
+    "revoke",
+    cls=Documented,
+    context_settings=_SETTINGS,
+    examples=REVOKE_EXAMPLES,
+    groups=REVOKE_GROUPS,
+    footer=FOOTER,
+)
 @_reworded(
     service_accounts="ServiceAccount whose token to revoke; repeat for several.",
     secret="Token Secret to delete, with its rotated SECRET-xxxxxx successors  [default: SA-token]",
@@ -332,12 +430,11 @@ def rotate_command(**flags: Any) -> None:
 def revoke_command(**flags: Any) -> None:
     """Delete the token Secret, which revokes its token (a later request gets 401).
 
-    Only what bootstrap-token created for this ServiceAccount is deleted: objects
-    labelled app.kubernetes.io/managed-by=bootstrap-token, token Secrets annotated
-    with this ServiceAccount's name and UID. A --secret that is not ours stops the
-    command before anything is deleted (exit 6). With --all, a binding that also
-    binds other subjects is kept, and so is a ServiceAccount that existed before
-    (such as `default`); each kept object is reported with the reason.
+    Only what bootstrap-token created for this ServiceAccount is deleted (labelled
+    app.kubernetes.io/managed-by=bootstrap-token, annotated with its name and UID);
+    a --secret that is not ours stops the command first (exit 6). With --all, a
+    binding that also binds others, or a ServiceAccount that existed before, is kept
+    and reported with the reason.
     """
     boundary(flags, lambda: jobs.revoke(flags))
 
@@ -348,6 +445,7 @@ def _add_commands() -> None:
 
     command.add_command(list_command)
     command.add_command(check_command)
+    command.add_command(completion_command)
 
 
 _add_commands()

@@ -32,10 +32,23 @@ class Outcome:
     exit_code: int = 0
 
 
-def run_all(clusters: list[str], job: Callable[[str], str], parallel: int) -> list[Outcome]:
-    """Run `job(cluster)` for each cluster, at most `parallel` at a time, in input order."""
+def run_all(
+    clusters: list[str],
+    job: Callable[[str], str],
+    parallel: int,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Run `job(cluster)` for each cluster, at most `parallel` at a time, in input order;
+    `on_done` hears of each outcome as it comes (for a live count)."""
+
+    def one(cluster: str) -> Outcome:
+        outcome = _one(cluster, job)
+        if on_done is not None:
+            on_done(outcome)
+        return outcome
+
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(clusters)))) as pool:
-        futures = [pool.submit(_one, cluster, job) for cluster in clusters]
+        futures = [pool.submit(one, cluster) for cluster in clusters]
         return [future.result() for future in futures]
 
 

@@ -15,10 +15,12 @@ from typing import Any, NoReturn
 
 import click
 
+from bootstrap.commands.help import COMPLETE_VAR
 from bootstrap.errors import INTERRUPTED, OUTPUT_FAILED
 
+__all__ = ["COMPLETE_VAR", "ENV_PREFIX", "DefaultToIssue"]
+
 ENV_PREFIX = "BOOTSTRAP_TOKEN_"  # every flag --some-flag also reads $BOOTSTRAP_TOKEN_SOME_FLAG
-COMPLETE_VAR = "_BOOTSTRAP_TOKEN_COMPLETE"
 
 
 class _StdoutClosed(Exception):
@@ -51,17 +53,28 @@ class DefaultToIssue(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         return _pipe_safe(lambda: super(DefaultToIssue, self).invoke(ctx))
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """In the order they were added, which is the order of use (issue first)."""
+        return list(self.commands)
+
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The commands, one line each, then the flags of issue (the default command)."""
+        """The examples of issue (the default command), the commands, one line each,
+        then the common flags of issue and where to find the others."""
+        from bootstrap.commands.help import Documented, write_examples, write_footer
+
         self.format_usage(ctx, formatter)
         self.format_help_text(ctx, formatter)
-        self.format_commands(ctx, formatter)
         issue = self.commands["issue"]
         sub = click.Context(issue, info_name="issue", parent=ctx)
-        rows = [r for p in issue.get_params(sub) if (r := p.get_help_record(sub)) is not None]
-        with formatter.section("Flags of issue (the default command)"):
-            formatter.write_dl(rows)
-        issue.format_epilog(sub, formatter)
+        if isinstance(issue, Documented):
+            write_examples(formatter, issue.examples)
+        self.format_commands(ctx, formatter)
+        if isinstance(issue, Documented):
+            for title, rows in issue.grouped_rows(sub, only_first=True):
+                with formatter.section(f"{title} of issue (the default command)"):
+                    formatter.write_dl(rows)
+            footer = ["Every flag of issue: bootstrap-token issue --help", *issue.footer]
+            write_footer(formatter, footer)
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
         """The commands, and for `-...` also the flags of issue (the default command)."""
@@ -112,8 +125,10 @@ def _pipe_safe(step: Callable[[], Any]) -> Any:
 
 
 def _fail(message: str, code: int) -> NoReturn:
+    from bootstrap.console import paint
+
     with contextlib.suppress(OSError):  # stderr gone too: the exit code still says it
-        click.echo(f"error: {message}", err=True)
+        click.echo(paint(f"error: {message}", 40), err=True)  # 40: logging.ERROR
     sys.exit(code)
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import click
 
-from bootstrap.errors import UsageError
+from bootstrap.console import NOTICE
+from bootstrap.errors import UsageError, WaitTimeout
 from bootstrap.redact import redact
 
 log = logging.getLogger("bootstrap")
@@ -125,6 +126,55 @@ def _default_cluster(flags: dict[str, Any]) -> str:
     return cluster
 
 
+def resolve_output(flags: dict[str, Any]) -> None:
+    """-o FORMAT chooses the format and, unless --out says otherwise, stdout (kubectl's
+    habit); --format, its older spelling, keeps writing ./CLUSTER.EXT by default."""
+    output = flags.get("output")
+    if not output:
+        return
+    older = flags.get("output_format")
+    if given("output_format") and older != output:
+        raise UsageError(
+            f"-o {output} and --format {older} disagree: use -o alone "
+            "(--format is its older spelling)"
+        )
+    flags["output_format"] = output
+    if flags.get("out") is None and output != "github" and not flags.get("apply_to"):
+        flags["out"] = "-"
+
+
+def check_renewal_window(flags: dict[str, Any]) -> None:
+    """--renew-before at least as long as a request-mode --duration reissues the token
+    on every run: a warning naming both flags (not an error: a forced renewal is a
+    legitimate, if wasteful, way to get a fresh token)."""
+    from bootstrap.steps.tokenrequest import parse_duration
+
+    window_text = flags.get("renew_before")
+    if window_text is None or flags.get("mode") != "request":
+        return
+    window = parse_duration(window_text, "--renew-before", minimum=0)
+    duration_text = flags.get("duration") or "1h"
+    if window >= parse_duration(duration_text):
+        log.warning(
+            "warning: --renew-before %s is not shorter than --duration %s: every run will "
+            "issue a new token; give a --renew-before shorter than --duration (e.g. a third "
+            "of it)",
+            window_text,
+            duration_text,
+        )
+
+
+def result_line(issued: Any, destination: str, ca_file: Any = None) -> str:
+    """The one line of a successful issue: who, where, until when, and where it went."""
+    until = f"valid until {issued.expires_at}" if issued.expires_at else "does not expire"
+    if not issued.expires_at and not issued.secret:
+        until = "expiry unknown"
+    line = f"{issued.identity} on cluster {issued.cluster}, {until} -> {destination}"
+    if ca_file is not None:
+        line += f" (CA in {ca_file})"
+    return line
+
+
 def issue(flags: dict[str, Any], rotate: bool) -> int:
     import io
     import json
@@ -132,6 +182,8 @@ def issue(flags: dict[str, Any], rotate: bool) -> int:
     from bootstrap import run
     from bootstrap.outputs import write as outputs
 
+    resolve_output(flags)
+    check_renewal_window(flags)
     in_cluster(flags)
     environ, home, cwd = run.environment()
     if flags.get("list_clusters"):
@@ -200,6 +252,8 @@ def issue(flags: dict[str, Any], rotate: bool) -> int:
         progress = Progress(quiet=flags["quiet"] or len(jobs) > 1)
         try:
             issued = run.issue(options, target, timings, progress.update)
+        except WaitTimeout as e:
+            raise WaitTimeout(f"{e}. {left_behind(options)}") from None
         finally:
             progress.done()
         buffer = io.StringIO() if collect else None
@@ -210,18 +264,41 @@ def issue(flags: dict[str, Any], rotate: bool) -> int:
         if buffer is not None:
             documents[(cluster, account)] = json.loads(buffer.getvalue())
         timings.mark("emit")
+        destination = str(out) if out else "stdout" if options.out == "-" else options.format
+        ca_file = None
+        if out is None and options.format in ("env", "dotenv") and issued.ca_pem:
+            ca_file = outputs.ca_path(options, cwd, environ)  # the CA a printed env names
+        line = result_line(issued, destination, ca_file)
         if rotate and options.secret_name:
             # Only now that the new token works and is written does the old one go.
             done = run.revoke_token(options, target, everything=False, keep=issued.secret)
-            log.info("rotated: %s", done.summary() if done.entries else "no previous token")
+            line += "; rotated: " + (done.details() if done.entries else "no previous token")
         log.debug("timings: %s", timings.summary())
-        return f"{issued.identity} -> {out or options.format}"
+        return line
 
     code = run_jobs(jobs, one, flags)
     if collect:
         listed = [documents[job] for job in jobs if job in documents]
         click.echo(json.dumps(listed, indent=2))
     return code
+
+
+def left_behind(options: Any) -> str:
+    """What a run that gave up waiting leaves on the cluster, and how to remove it."""
+    import shlex
+
+    command = ["bootstrap-token", "revoke", "--cluster", options.cluster]
+    for flag, value in (("--context", options.context), ("--kubeconfig", options.kubeconfig)):
+        if value:
+            command += [flag, value]
+    command += ["-n", options.namespace, "--service-account", options.service_account]
+    if options.secret:
+        command += ["--secret", options.secret]
+    return (
+        f"Left behind: the token Secret {options.namespace}/{options.secret_name} (and the "
+        "ServiceAccount and bindings this run created); to remove them: "
+        + " ".join(shlex.quote(word) for word in [*command, "--all"])
+    )
 
 
 def revoke(flags: dict[str, Any]) -> int:
@@ -244,7 +321,7 @@ def revoke(flags: dict[str, Any]) -> int:
         plans[cluster, account] = plan  # only complete plans are printed
         if not plan.entries and not plan.dry_run:
             return "nothing deleted (nothing of ours was there)"
-        return plan.summary()
+        return plan.summary() if plan.dry_run else plan.details()
 
     try:
         return run_jobs(jobs, one, flags)
@@ -257,16 +334,29 @@ def run_jobs(
     jobs: list[tuple[str, str]], one: Callable[[str, str], str], flags: dict[str, Any]
 ) -> int:
     if len(jobs) == 1:
-        log.info("%s", one(*jobs[0]))
+        log.log(NOTICE, "%s", one(*jobs[0]))
         return 0
     from bootstrap.commands.fleet import FLEET_FAILED, render_summary, run_all
+    from bootstrap.console import FleetCounter, is_terminal
 
     several_accounts = len({account for _, account in jobs}) > 1
     labels = {
         (f"{cluster}/{account}" if several_accounts else cluster): (cluster, account)
         for cluster, account in jobs
     }
-    outcomes = run_all(list(labels), lambda label: one(*labels[label]), flags["parallel"])
+    # A live count on a terminal; -v, --debug and --quiet print lines of their own.
+    live = is_terminal() and not (flags.get("verbose") or flags.get("debug") or flags["quiet"])
+    counter = FleetCounter(len(labels), live)
+    counter.start()
+    try:
+        outcomes = run_all(
+            list(labels),
+            lambda label: one(*labels[label]),
+            flags["parallel"],
+            on_done=lambda outcome: counter.finished(outcome.ok),
+        )
+    finally:
+        counter.clear()
     ok = all(o.ok for o in outcomes)
     if not (ok and flags["quiet"]):  # --quiet: the table only when something failed
         click.echo(redact(render_summary(outcomes)), err=True, nl=False)
@@ -354,7 +444,7 @@ class Progress:
                 sys.stderr.flush()
                 self.shown, self.last = True, now
         elif now - self.last >= 5.0:
-            log.info("waiting for the token controller to fill the Secret (%.0f s)", elapsed)
+            log.log(NOTICE, "waiting for the token controller to fill the Secret (%.0f s)", elapsed)
             self.last = now
 
     def done(self) -> None:

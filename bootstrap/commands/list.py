@@ -10,22 +10,46 @@ from typing import Any
 
 import click
 
+from bootstrap.commands.help import Documented
+
 log = logging.getLogger("bootstrap")
 
 _SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "terminal_width": 100}
-_EPILOG = (
-    "\b\nColumns: LAST-USED is the label kubernetes.io/legacy-token-last-used the API server\n"
-    "stamps on a token Secret when its token is used (a date; once a day); INVALID-SINCE is\n"
-    "set by the legacy token cleaner; IN-SA-SECRETS says whether the Secret is listed in\n"
-    "the ServiceAccount's secrets (only those are eligible for the cleaner); ROLES are the\n"
-    "RoleBindings (Role/X, ClusterRole/X) and ClusterRoleBindings (cluster:ClusterRole/X)\n"
-    "naming the ServiceAccount.\n"
-    "\b\nExit codes: 0 listed; 2 usage; 3 kubeconfig; 4 unreachable; 5 refused (401/403);\n"
-    "10 several clusters and at least one failed (the others are listed)."
+EXAMPLES = """\
+# What bootstrap-token manages on cluster prod (fits 100 columns)
+bootstrap-token list --cluster prod
+
+# One namespace, every column
+bootstrap-token list --cluster prod -n ci -o wide
+
+# Who holds long-lived tokens anywhere, as JSON
+bootstrap-token list --all-clusters --unmanaged -o json
+"""
+FOOTER = [
+    "Columns: LAST USED is the date the API server last saw the token (stamped once a day);",
+    "'verified at issue' when that was the day it was issued (bootstrap-token's own check).",
+    "-o wide adds CLUSTER, MANAGED, INVALID SINCE (set by the legacy token cleaner) and",
+    "CLEANER MAY REVOKE (the Secret is listed in the ServiceAccount's secrets); docs/lifecycle.md.",
+    "Exit codes: 0 listed, 2 usage, 3 kubeconfig, 4 unreachable, 5 refused, 10 a cluster",
+    "of several failed; every code: docs/exit-codes.md",
+]
+
+
+@click.command(
+    "list",
+    cls=Documented,
+    context_settings=_SETTINGS,
+    examples=EXAMPLES,
+    groups=[
+        ("Common flags", ["clusters", "namespace", "all_namespaces", "output", "unmanaged"]),
+        (
+            "Connection flags",
+            ["context", "kubeconfig", "timeout", "insecure_skip_tls_verify", "in_cluster"],
+        ),
+        ("Run flags", ["all_clusters", "verbose", "quiet", "debug", "help"]),
+    ],
+    footer=FOOTER,
 )
-
-
-@click.command("list", context_settings=_SETTINGS, epilog=_EPILOG)
 @click.option(
     "--cluster",
     "clusters",
@@ -55,12 +79,19 @@ _EPILOG = (
     help="Also list token Secrets nobody labelled as bootstrap-token's: who holds long-lived tokens.",
 )
 @click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["wide", "json"]),
+    metavar="wide|json",
+    help="wide: every column; json: {apiVersion: bootstrap-token/v1, kind: TokenList, items}.",
+)
+@click.option(
     "--format",
     "output_format",
     type=click.Choice(["table", "json"]),
     default="table",
-    show_default=True,
-    help="table; json: {apiVersion: bootstrap-token/v1, kind: TokenList, items: [...]}.",
+    metavar="table|json",
+    help="Older spelling: table (as -o wide) or json (as -o json).",
 )
 @click.option(
     "--timeout",
@@ -75,22 +106,15 @@ _EPILOG = (
     is_flag=True,
     help="Do not verify the API server's certificate (prints a warning).",
 )
+@click.option("-v", "--verbose", is_flag=True, help="Every step on stderr.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings on stderr.")
 @click.option("--debug", is_flag=True, help="Log each request; show tracebacks.")
 def list_command(**flags: Any) -> None:
     """List the ServiceAccounts, token Secrets and bindings bootstrap-token manages.
 
-    One row per token Secret labelled app.kubernetes.io/managed-by=bootstrap-token
-    (and per managed ServiceAccount without one, as request mode leaves them):
-    namespace, ServiceAccount, Secret, created, last used, invalid since, whether
-    the Secret is in the ServiceAccount's secrets, and the roles bound to it.
-    With --unmanaged, every other token Secret too. Tokens are never printed.
-
-    \b
-    Examples:
-      bootstrap-token list --cluster prod
-      bootstrap-token list --all-clusters --unmanaged --format json
-      bootstrap-token list --cluster prod -n ci
+    One row per token Secret labelled app.kubernetes.io/managed-by=bootstrap-token (and
+    per managed ServiceAccount without one, as request mode leaves them); with
+    --unmanaged every other token Secret too. Tokens are never printed.
     """
     from bootstrap.commands.boundary import boundary
 
@@ -117,6 +141,21 @@ def clusters(flags: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(cluster for cluster, _ in jobs_of(shared)))
 
 
+def output_of(flags: dict[str, Any]) -> str:
+    """table (fits 100 columns), wide or json: -o, else the older --format (whose table
+    was every column: as -o wide)."""
+    from bootstrap.commands.jobs import given
+    from bootstrap.errors import UsageError
+
+    output = flags.get("output")
+    older = flags.get("output_format") if given("output_format") else None
+    if output and older and {"json": "json", "table": "wide"}[older] != output:
+        raise UsageError(f"-o {output} and --format {older} disagree: use -o alone")
+    if output:
+        return str(output)
+    return {"json": "json", "table": "wide"}[older] if older else "table"
+
+
 def run(flags: dict[str, Any]) -> int:
     from bootstrap import run as steps
     from bootstrap.errors import FLEET_FAILED, BootstrapError, UsageError
@@ -124,6 +163,7 @@ def run(flags: dict[str, Any]) -> int:
     from bootstrap.kube.target import validate_name
     from bootstrap.steps import inventory
 
+    output = output_of(flags)  # a usage error before any request
     namespace = flags.get("namespace")
     if namespace and flags.get("all_namespaces"):
         raise UsageError("use either -n/--namespace or -A/--all-namespaces, not both")
@@ -156,6 +196,5 @@ def run(flags: dict[str, Any]) -> int:
                 raise
             failed += 1
             log.error("error: cluster %s: %s", cluster, e)
-    render = inventory.render_json if flags["output_format"] == "json" else inventory.render_table
-    click.echo(render(rows), nl=False)
+    click.echo(inventory.render(rows, output), nl=False)
     return FLEET_FAILED if failed else 0

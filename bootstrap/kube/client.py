@@ -53,6 +53,10 @@ log = logging.getLogger("bootstrap")
 
 MAX_BODY = 4 * 1024 * 1024  # a Secret or Status is a few KB; anything this big is hostile
 REQUEST_TIMEOUT = 10.0
+WHAT_TO_CHECK = (
+    "the server URL, the network or VPN, and the proxy settings "
+    "(HTTPS_PROXY, NO_PROXY, the cluster's proxy-url)"
+)
 NEVER_REACHED_GRACE = 5.0  # seconds of retrying a server that has not answered once
 # Retries stop this long before the deadline so the last attempt has time to fail
 # for its real reason (e.g. "connection refused") rather than a squeezed timeout.
@@ -187,12 +191,15 @@ class Api:
         try:
             result: dict[str, Any] = retrying(self._once, method, path, what, body, content_type)
         except UnreachableError as e:
-            gave_up = not (self.answered or isinstance(e, DeadlineReached))
-            if not gave_up or self.deadline.remaining() <= _LAST_TRY:
+            if self.answered or str(e).startswith("TLS"):
                 raise
+            # Never reached: say what to look at (the retries themselves are -v lines).
+            hint = f"check {WHAT_TO_CHECK}"
+            if isinstance(e, DeadlineReached) or self.deadline.remaining() <= _LAST_TRY:
+                raise type(e)(f"{e}; {hint}") from None
             raise UnreachableError(
                 f"{e}; it has not answered once in this run, so bootstrap-token gave up after "
-                f"{NEVER_REACHED_GRACE:.0f} s"
+                f"{NEVER_REACHED_GRACE:.0f} s; {hint}"
             ) from None
         return result
 

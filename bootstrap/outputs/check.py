@@ -38,6 +38,7 @@ from bootstrap.errors import (
     TokenInvalid,
 )
 from bootstrap.outputs.readback import FileCredentials
+from bootstrap.steps.rules import Rules
 
 log = logging.getLogger("bootstrap")
 UTC = timezone.utc
@@ -102,6 +103,8 @@ class Result:
     secret: str | None
     namespace: str | None
     reason: str | None
+    can: Rules | None = None  # what the token may do (rules.py); None: not asked or refused
+    groups: tuple[str, ...] | None = None  # the API groups it can discover; None: not asked
 
     @property
     def ok(self) -> bool:
@@ -115,9 +118,12 @@ def check(
     timeout: float = 30.0,
     now: datetime | None = None,
     want_last_used: bool = True,
+    want_can: bool = False,
+    want_groups: bool = False,
 ) -> Result:
     """Ask the file's server, with the file's token, whether it works (one request;
-    a second for the last-used label of a Secret token, unless not `want_last_used`)."""
+    a second for the last-used label of a Secret token, unless not `want_last_used`;
+    with `want_can` a SelfSubjectRulesReview, with `want_groups` discovery)."""
     from bootstrap.kube.client import Api, Credentials, Deadline
 
     now = now or datetime.now(UTC)
@@ -171,8 +177,10 @@ def check(
     last_used = None
     if want_last_used and kind == "secret":
         last_used = _last_used(api, result.namespace, result.secret)
+    can = _can(api, result.namespace or "default") if want_can else None
+    groups = _groups(api) if want_groups else None
     api.close()
-    result = replace(result, identity=identity, last_used=last_used)
+    result = replace(result, identity=identity, last_used=last_used, can=can, groups=groups)
     if expires is not None and seconds_left is not None and seconds_left <= expires_within:
         reason = f"expires at {stamp(expires)}, within {human(expires_within)}"
         result = replace(result, status="expires-soon", reason=reason)
@@ -198,6 +206,26 @@ def _whoami(api: Any) -> str | None:
         return None
     username = ((review.get("status") or {}).get("userInfo") or {}).get("username")
     return username if isinstance(username, str) else None
+
+
+def _can(api: Any, namespace: str) -> Rules | None:
+    from bootstrap.steps import rules
+
+    try:
+        return rules.review(api, namespace)
+    except ApiError as e:
+        log.warning("warning: could not find out what the token can do: %s", e)
+        return None
+
+
+def _groups(api: Any) -> tuple[str, ...] | None:
+    from bootstrap.steps import rules
+
+    try:
+        return tuple(rules.discover(api))
+    except ApiError as e:
+        log.warning("warning: could not list the API groups the token can discover: %s", e)
+        return None
 
 
 def _last_used(api: Any, namespace: str | None, secret: str | None) -> str | None:
@@ -265,6 +293,8 @@ def failure(result: Result, name: str) -> TokenInvalid | TokenExpired | TokenExp
 
 
 def render_text(result: Result, name: str) -> str:
+    """For people. A rejected token is only `invalid` (with the reason): nothing is
+    said about an expiry it no longer has."""
     lines = [f"{name}: {result.status}"]
     fields = [
         ("apiserver", result.server),
@@ -277,14 +307,20 @@ def render_text(result: Result, name: str) -> str:
             )
             + (f" (Secret {result.namespace}/{result.secret})" if result.secret else ""),
         ),
-        ("expires", until(result)),
     ]
+    if result.status != "invalid":
+        fields.append(("expires", until(result)))
     if result.last_used:
         fields.append(("last used", result.last_used))
     if result.reason:
         fields.append(("reason", result.reason))
     lines += [f"  {key + ':':<11} {value}" for key, value in fields]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if result.can is not None:
+        from bootstrap.steps import rules
+
+        text += rules.render(result.can, result.groups)
+    return text
 
 
 def render_json(result: Result, name: str) -> str:
@@ -304,5 +340,8 @@ def render_json(result: Result, name: str) -> str:
         "secret": result.secret,
         "namespace": result.namespace,
         "reason": result.reason,
+        "can": list(result.can.can) if result.can is not None else None,
+        "can_incomplete": result.can.incomplete if result.can is not None else None,
+        "can_evaluation_error": result.can.evaluation_error if result.can is not None else None,
     }
     return json.dumps(document, indent=2) + "\n"

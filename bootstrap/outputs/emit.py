@@ -24,12 +24,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
 
 from bootstrap.errors import OutputError
+
+if TYPE_CHECKING:
+    from bootstrap.steps.rules import Rules
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Issued:
     powers: tuple[str, ...] | None = None  # what it can do (see powers.py); None: not checked
     tls_server_name: str | None = None  # the kubeconfig's tls-server-name, carried over
     proxy_url: str | None = None  # the kubeconfig's proxy-url, carried over
+    can: Rules | None = None  # what it may do in its namespace (rules.py); None: not asked
 
     def __repr__(self) -> str:
         return f"Issued(cluster={self.cluster!r}, identity={self.identity!r}, token=<redacted>)"
@@ -209,6 +213,10 @@ def json_document(issued: Issued, cacert: Path | None) -> dict[str, Any]:
         "tls_server_name": issued.tls_server_name,
         "proxy_url": issued.proxy_url,
         "powers": list(issued.powers) if issued.powers is not None else None,
+        # SelfSubjectRulesReview in the namespace, as the API returns the rules (rules.py)
+        "can": list(issued.can.can) if issued.can is not None else None,
+        "can_incomplete": issued.can.incomplete if issued.can is not None else None,
+        "can_evaluation_error": issued.can.evaluation_error if issued.can is not None else None,
     }
 
 

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from bootstrap.console import NOTICE
 from bootstrap.errors import BootstrapError, ConfigError, TLSVerificationError, UsageError
 from bootstrap.kube.target import Target
 from bootstrap.outputs import check, files, readback
@@ -90,7 +91,7 @@ def renew_or_keep(options: Options, target: Target, cwd: Path, window: str) -> t
     decision = decide(options, options.emit_server or target.server, cwd, seconds)
     if decision.keep:
         return options, decision.message
-    log.info("renewing: %s", decision.message)
+    log.log(NOTICE, "renewing: %s", decision.message)  # why, e.g. revoked: worth a line
     if decision.fresh and options.mode == "secret":
         options = replace(options, rotate=True)
     return options, ""

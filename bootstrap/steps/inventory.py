@@ -218,9 +218,31 @@ def collect(api: Any, cluster: str, namespace: str | None, unmanaged: bool) -> l
     )
 
 
+def last_use(row: Row) -> str:
+    """The LAST USED cell. The API server stamps the date of the first use of each day,
+    and bootstrap-token's own verification is a use: a token never used since shows
+    its issue day. That day says "verified at issue" (a later use on the same day
+    cannot be told apart: the label is a date)."""
+    if not row.secret:
+        return "n/a"
+    if not row.last_used:
+        return "-"
+    if row.created and row.last_used == row.created[:10]:
+        return "verified at issue"
+    return row.last_used
+
+
+def used_since_issue(row: Row) -> bool | None:
+    """Whether the token was used on a day after it was issued (None: not known)."""
+    if not row.secret or not row.last_used or not row.created:
+        return None
+    return row.last_used > row.created[:10]
+
+
 def to_json(row: Row) -> dict[str, Any]:
     document = asdict(row)
     document["roles"] = list(row.roles)
+    document["used_since_issue"] = used_since_issue(row)
     return document
 
 
@@ -233,43 +255,77 @@ def render_json(items: Iterable[Row]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-_COLUMNS = (
+WIDTH = 100  # the default table fits this many columns; -o wide shows everything
+WIDE_COLUMNS = (
     "CLUSTER",
     "NAMESPACE",
-    "SERVICEACCOUNT",
+    "SERVICE ACCOUNT",
     "SECRET",
     "MANAGED",
     "CREATED",
-    "LAST-USED",
-    "INVALID-SINCE",
-    "IN-SA-SECRETS",
+    "LAST USED",
+    "INVALID SINCE",
+    "CLEANER MAY REVOKE",
     "ROLES",
 )
+COLUMNS = ("NAMESPACE", "SERVICE ACCOUNT", "SECRET", "CREATED", "LAST USED", "ROLES")
 
 
-def _cells(row: Row) -> tuple[str, ...]:
+def _cells(row: Row) -> dict[str, str]:
     account = row.service_account or "<none>"
     if row.service_account and not row.service_account_exists:
         account += " (missing)"
-    referenced = {None: "-", True: "yes", False: "no"}[row.referenced]
-    return (
-        row.cluster,
-        row.namespace,
-        account,
-        row.secret or "<none>",
-        "yes" if row.managed else "no",
-        row.created or "-",
-        row.last_used or ("-" if row.secret else "n/a"),
-        row.invalid_since or "-",
-        referenced,
-        ",".join(row.roles) or "-",
-    )
+    return {
+        "CLUSTER": row.cluster,
+        "NAMESPACE": row.namespace,
+        "SERVICE ACCOUNT": account,
+        "SECRET": row.secret or "<none>",
+        "MANAGED": "yes" if row.managed else "no",
+        "CREATED": row.created or "-",
+        "LAST USED": last_use(row),
+        "INVALID SINCE": row.invalid_since or "-",
+        "CLEANER MAY REVOKE": {None: "-", True: "yes", False: "no"}[row.referenced],
+        "ROLES": ",".join(row.roles) or "-",
+    }
 
 
-def render_table(items: Iterable[Row]) -> str:
-    table = [_COLUMNS, *(_cells(row) for row in items)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
+def _lines(table: list[tuple[str, ...]]) -> str:
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table
     ]
     return "\n".join(lines) + "\n"
+
+
+def render_wide(items: Iterable[Row]) -> str:
+    cells = [_cells(row) for row in items]
+    return _lines([WIDE_COLUMNS, *(tuple(c[k] for k in WIDE_COLUMNS) for c in cells)])
+
+
+def render_table(items: Iterable[Row]) -> str:
+    """The default table: the columns a user reads first, the creation date only, the
+    cluster only when there are several, and ROLES cut to fit 100 columns (-o wide
+    shows them whole)."""
+    rows_ = list(items)
+    columns: tuple[str, ...] = COLUMNS
+    if len({row.cluster for row in rows_}) > 1:
+        columns = ("CLUSTER", *COLUMNS)
+    cells = []
+    for row in rows_:
+        cell = _cells(row)
+        cell["CREATED"] = cell["CREATED"][:10]
+        cells.append(cell)
+    fixed = [c for c in columns if c != "ROLES"]
+    used = sum(max(len(c), *(len(x[c]) for x in cells)) + 2 for c in fixed) if cells else 0
+    room = max(20, WIDTH - used)  # very long names: wider than 100 rather than no roles
+    for cell in cells:
+        if len(cell["ROLES"]) > room:
+            cell["ROLES"] = cell["ROLES"][: max(0, room - 3)] + "..."
+    return _lines([columns, *(tuple(c[k] for k in columns) for c in cells)])
+
+
+def render(items: Iterable[Row], output: str) -> str:
+    """table, wide or json."""
+    if output == "json":
+        return render_json(items)
+    return render_wide(items) if output == "wide" else render_table(items)

@@ -73,6 +73,18 @@ class Plan:
     def count(self, action: str) -> int:
         return sum(1 for entry in self.entries if entry.action == action)
 
+    def details(self) -> str:
+        """What was deleted and kept, on one line (revoke's result line, shown by default;
+        each step's own line is for -v)."""
+        parts = []
+        for entry in self.entries:
+            if entry.action in ("delete", "keep"):
+                shown = (
+                    entry.note if entry.action == "keep" or not entry.note else f" ({entry.note})"
+                )
+                parts.append(_DONE[entry.action].format(what=entry.what, note=shown))
+        return "; ".join(parts)
+
     def summary(self) -> str:
         """One line for the end of the run (or the fleet table)."""
         deleted, kept = self.count("delete"), self.count("keep")

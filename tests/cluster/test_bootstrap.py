@@ -79,7 +79,7 @@ def test_second_run_is_idempotent(
     first = run_tool(*args, env=env_of(dev_cluster.kubeconfig), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     token1 = token_from_env_file(tmp_path / "a.env")
-    second = run_tool(*args, env=env_of(dev_cluster.kubeconfig), cwd=tmp_path)
+    second = run_tool(*args, "-v", env=env_of(dev_cluster.kubeconfig), cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     token2 = token_from_env_file(tmp_path / "a.env")
     assert token1 == token2

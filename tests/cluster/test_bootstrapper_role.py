@@ -54,7 +54,7 @@ def test_every_command_works_with_only_the_bootstrapper_role(pod: Pod, admin: Ad
     assert f"# create  ServiceAccount {ns}/app" in dry.stdout.replace("   ", "  ")
     assert token_secrets(admin, ns, "app") == []
 
-    issued = pod.run("--service-account", "app", "--role", "bootstrap-token-grantable")
+    issued = pod.run("--service-account", "app", "--role", "bootstrap-token-grantable", "-v")
     assert issued.returncode == 0, issued.stderr
     assert f"verified: the token authenticates as system:serviceaccount:{ns}:app" in issued.stderr
     status, binding = admin.request(

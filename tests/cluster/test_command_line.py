@@ -24,7 +24,7 @@ def test_no_cluster_flag_uses_the_current_contexts_cluster(
 ) -> None:
     """The dev kubeconfig's current context is dev-admin (cluster dev)."""
     result = run_tool(
-        "-n", namespace, env={"KUBECONFIG": str(dev_cluster.kubeconfig)}, cwd=tmp_path
+        "-n", namespace, "-v", env={"KUBECONFIG": str(dev_cluster.kubeconfig)}, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert "no --cluster given: using cluster 'dev' of context 'dev-admin'" in result.stderr

@@ -117,7 +117,7 @@ def test_argocd_apply_to_then_rotate(
     ServiceAccount's namespace and Argo CD's are fresh ones instead of kube-system/argocd)."""
     account = ("--service-account", "argocd-manager", "--clusterrole", "cluster-admin")
     flags = (*account, "--format", "argocd", "--apply-to", f"{MGMT_CONTEXT}/{mgmt}")
-    first = dev_tool(*flags)
+    first = dev_tool(*flags, "-v")
     assert first.returncode == 0, first.stderr
     assert first.stdout == ""
     assert f"applied Secret {mgmt}/cluster-dev (context '{MGMT_CONTEXT}')" in first.stderr

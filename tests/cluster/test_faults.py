@@ -119,6 +119,7 @@ def test_transient_errors_during_apply_and_wait_are_retried(
         "robot",
         "--timeout",
         "20",
+        "-v",  # the retry lines are step lines
         env=via_proxy,
         cwd=tmp_path,
     )
@@ -184,7 +185,7 @@ def test_apiserver_down_past_timeout_fails_cleanly(dev_cluster: DevCluster, tmp_
 
 @pytest.mark.usefixtures("restore_cluster")
 def test_controller_stopped_times_out_naming_the_token_controller(
-    dev_cluster: DevCluster, namespace: str, tmp_path: Path
+    dev_cluster: DevCluster, admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
     run_dev_cluster("stop", "kube-controller-manager")
     started = time.monotonic()
@@ -207,6 +208,12 @@ def test_controller_stopped_times_out_naming_the_token_controller(
         and "--service-account-private-key-file" in result.stderr
     )
     assert "waiting for the token controller" in result.stderr  # the non-TTY progress line
+    # what the run left behind, and the command that removes it (issue 19)
+    assert result.error_lines[0].endswith(
+        f". Left behind: the token Secret {namespace}/default-token (and the ServiceAccount "
+        "and bindings this run created); to remove them: bootstrap-token revoke --cluster dev "
+        f"-n {namespace} --service-account default --all"
+    )
     assert list(tmp_path.iterdir()) == []
 
     # On a terminal the wait shows as a live status line instead.
@@ -246,6 +253,13 @@ def test_controller_stopped_times_out_naming_the_token_controller(
     text = output.decode(errors="replace")
     assert "\rbootstrap-token: waiting for the token controller" in text.replace("\x1b[K", "")
     assert "error: timed out after 1.5 s" in text
+
+    # The suggested revoke removes what was left behind, controller or not.
+    suggested = result.error_lines[0].split("to remove them: bootstrap-token ", 1)[1].split()
+    assert admin.secrets_of(namespace, "default") != []
+    removed = run_tool(*suggested, env={"KUBECONFIG": str(dev_cluster.kubeconfig)}, cwd=tmp_path)
+    assert removed.returncode == 0, removed.stderr
+    assert admin.secrets_of(namespace, "default") == []
 
 
 # --- 4. ServiceAccount deleted while waiting ---------------------------------------

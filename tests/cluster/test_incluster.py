@@ -24,9 +24,7 @@ def test_without_a_kubeconfig_the_pods_service_account_issues_the_token(
     pod: Pod, admin: Admin, dev_cluster: DevCluster
 ) -> None:
     # No --in-cluster, no --cluster, no -n: kubectl's fallback, and the Pod's namespace.
-    result = pod.run(
-        "--service-account", "app", "--format", "json", "--out", "-", stdout_may_hold_token=True
-    )
+    result = pod.run("--service-account", "app", "-o", "json", "-v", stdout_may_hold_token=True)
     assert result.returncode == 0, result.stderr
     issued = json.loads(result.stdout)
     remember_token(issued["token"])
@@ -61,7 +59,7 @@ def test_cluster_names_the_outputs_and_emit_server_their_address(pod: Pod) -> No
 
 def test_an_explicit_namespace_wins_over_the_pods(pod: Pod) -> None:
     (pod.directory / "namespace").write_text("kube-system")
-    result = pod.run("-n", pod.namespace, "--service-account", "app")
+    result = pod.run("-n", pod.namespace, "--service-account", "app", "-v")
     assert result.returncode == 0, result.stderr
     assert f"ServiceAccount {pod.namespace}/app created" in result.stderr
 

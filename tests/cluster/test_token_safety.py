@@ -92,7 +92,7 @@ def test_admin_credentials_echoed_by_the_server_are_not_printed(
     hostile.echo(403, method="GET", path="/serviceaccounts/")
     env = kubeconfig_via(dev_cluster, hostile.url, tmp_path / "k.json", **credentials)
     result = run_tool(
-        "--cluster", "dev", "-n", namespace, "--service-account", "x", env=env, cwd=tmp_path
+        "--cluster", "dev", "-n", namespace, "--service-account", "x", "-v", env=env, cwd=tmp_path
     )
     assert result.returncode == 5, result.stderr
     assert hostile.echoed == 2
@@ -209,7 +209,7 @@ def test_identity_not_checked_is_said(
 
 
 def test_identity_checked_is_said(dev_tool: DevTool, namespace: str, tmp_path: Path) -> None:
-    result = dev_tool("--service-account", "ci", "--format", "json", "--out", "ci.json")
+    result = dev_tool("--service-account", "ci", "--format", "json", "--out", "ci.json", "-v")
     assert result.returncode == 0, result.stderr
     assert (
         f"bootstrap-token: verified: the token authenticates as system:serviceaccount:{namespace}:ci "

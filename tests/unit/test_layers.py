@@ -18,6 +18,7 @@ LAYERS = {
     "bootstrap.errors": 0,
     "bootstrap.redact": 0,
     "bootstrap.sanitize": 0,
+    "bootstrap.console": 0,
     "bootstrap.kube": 1,
     "bootstrap.steps": 2,
     "bootstrap.outputs": 3,

@@ -88,20 +88,33 @@ def test_help_lists_the_commands_one_line_each() -> None:
     out = result.stdout
     assert out.startswith("Usage: bootstrap-token [COMMAND] [FLAGS]...\n")
     commands = out[out.index("Commands:\n") :].split("\n\n")[0].splitlines()[1:]
-    assert [line.split()[0] for line in commands] == ["check", "issue", "list", "revoke", "rotate"]
-    assert commands[1].split(None, 1)[1] == (
+    # in the order of use (issue 19), after the examples
+    assert [line.split()[0] for line in commands] == [
+        "issue",
+        "rotate",
+        "revoke",
+        "list",
+        "check",
+        "completion",
+    ]
+    assert out.index("Examples:\n") < out.index("Commands:\n")
+    assert commands[0].split(None, 1)[1] == (
         "Issue a working, verified API token for cluster NAME of your kubeconfig."
     )
-    # then the flags of issue, the default command, and the exit codes
-    assert "Flags of issue (the default command):" in out
-    assert "--cluster NAME" in out and "--list-clusters" in out
-    assert "130  interrupted (Ctrl-C)" in out
+    # then the common flags of issue, the default command, and where the rest are
+    assert "Common flags of issue (the default command):" in out
+    assert "--cluster NAME" in out and "--parallel" not in out
+    assert "Every flag of issue: bootstrap-token issue --help" in out
+    assert out.endswith(
+        "Exit codes: 0 success, 2 usage error, 10 a job of several failed; "
+        "every code: docs/exit-codes.md\n"
+    )
 
 
 def test_help_of_a_command_is_that_command() -> None:
     result = tool("revoke", "--help")
     assert result.returncode == 0
-    assert result.stdout.startswith("Usage: bootstrap-token revoke [OPTIONS]")
+    assert result.stdout.startswith("Usage: bootstrap-token revoke [FLAGS]")
     assert "--all" in result.stdout
 
 
@@ -123,7 +136,8 @@ def test_a_bare_word_is_not_taken_for_a_cluster() -> None:
     result = tool("prod")
     assert result.returncode == 2
     assert one_error_line(result) == (
-        "error: unknown command 'prod' (commands: check, issue, list, revoke, rotate); "
+        "error: unknown command 'prod' (commands: check, completion, issue, list, revoke, "
+        "rotate); "
         "to name a cluster use --cluster prod"
     )
 
@@ -214,7 +228,7 @@ def test_no_current_context_is_one_error_line(tmp_path: Path) -> None:
 
 def test_dry_run_without_cluster_uses_the_current_contexts(kubeconfig: Path) -> None:
     # The server of this kubeconfig never answers: the run gets as far as asking it.
-    result = tool("--dry-run", "--timeout", "1", env={"KUBECONFIG": str(kubeconfig)})
+    result = tool("--dry-run", "-v", "--timeout", "1", env={"KUBECONFIG": str(kubeconfig)})
     assert result.returncode == 4, result.stderr
     assert "no --cluster given: using cluster 'dev' of context 'dev-admin'" in result.stderr
 
@@ -287,11 +301,12 @@ def complete(words: str, kubeconfig: Path) -> list[tuple[str, str]]:
 
 def test_completion_of_commands_contexts_clusters_and_formats(kubeconfig: Path) -> None:
     assert complete("bootstrap-token ", kubeconfig) == [
-        ("plain", "check"),
         ("plain", "issue"),
-        ("plain", "list"),
-        ("plain", "revoke"),
         ("plain", "rotate"),
+        ("plain", "revoke"),
+        ("plain", "list"),
+        ("plain", "check"),
+        ("plain", "completion"),
     ]
     assert complete("bootstrap-token re", kubeconfig) == [("plain", "revoke")]
     assert complete("bootstrap-token --context ", kubeconfig) == [

@@ -259,6 +259,9 @@ def test_json_schema() -> None:
         "secret": None,
         "namespace": "ci",
         "reason": "expires at 2030-01-01T00:00:00Z, within 2h",
+        "can": None,
+        "can_incomplete": None,
+        "can_evaluation_error": None,
     }
 
 
@@ -276,10 +279,10 @@ def test_each_command_shows_its_flags_in_help_and_help_stays_lazy() -> None:
 
     assert "--renew-before DURATION" in helped("issue")
     listed = helped("list")
-    for flag in ("--unmanaged", "--all-namespaces", "--all-clusters", "--format [table|json]"):
+    for flag in ("--unmanaged", "--all-namespaces", "--all-clusters", "-o, --output wide|json"):
         assert flag in listed
     checked = helped("check")
-    for text in ("--expires-within DURATION", "--format [text|json]", "13  the token works"):
+    for text in ("--expires-within DURATION", "-o, --output text|json", "13 expires within"):
         assert text in checked
     loaded = subprocess.run(
         [sys.executable, "-c", "import sys, bootstrap.commands.cli; print(sorted(sys.modules))"],

@@ -277,7 +277,7 @@ def test_cli_usage_error_before_any_request(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_help_names_the_formats_and_flags() -> None:
     result = CliRunner().invoke(command, ["issue", "--help"])
-    assert "argocd|kubeconfig-secret" in result.output
+    assert "dotenv, github, argocd, kubeconfig-secret" in result.output
     assert "--apply-to CONTEXT/NAMESPACE" in result.output
     assert "--secret-name NAME" in result.output
 

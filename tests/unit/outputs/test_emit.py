@@ -213,6 +213,9 @@ def test_render_json() -> None:
         "tls_server_name",
         "proxy_url",
         "powers",
+        "can",
+        "can_incomplete",
+        "can_evaluation_error",
     ]
     assert document == {
         "apiVersion": "bootstrap-token/v1",
@@ -231,6 +234,9 @@ def test_render_json() -> None:
         "tls_server_name": None,
         "proxy_url": None,
         "powers": None,
+        "can": None,
+        "can_incomplete": None,
+        "can_evaluation_error": None,
     }
     assert text.endswith("}\n")
 

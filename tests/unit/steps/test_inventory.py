@@ -5,7 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bootstrap.steps.inventory import collect, paths, render_json, render_table, roles_of, rows
+import pytest
+
+from bootstrap.steps.inventory import (
+    collect,
+    last_use,
+    paths,
+    render_json,
+    render_table,
+    render_wide,
+    roles_of,
+    rows,
+)
 
 MANAGED = {"app.kubernetes.io/managed-by": "bootstrap-token"}
 TOKEN_TYPE = "kubernetes.io/service-account-token"
@@ -124,7 +135,24 @@ def test_invalid_since_and_a_missing_service_account() -> None:
     assert "gone (missing)" in render_table([row])
 
 
-def test_render_table_literal() -> None:
+def test_render_wide_literal() -> None:
+    listed = rows(
+        "dev",
+        [sa("ci", "bot")],
+        [secret("ci", "bot-token", "bot")],
+        [],
+        [binding("ClusterRoleBinding", "e", "ClusterRole", "view", ("ci", "bot"))],
+    )
+    assert render_wide(listed).splitlines() == [
+        "CLUSTER  NAMESPACE  SERVICE ACCOUNT  SECRET     MANAGED  CREATED               LAST USED"
+        "  INVALID SINCE  CLEANER MAY REVOKE  ROLES",
+        "dev      ci         bot              bot-token  yes      2026-02-02T00:00:00Z  -        "
+        "  -              no                  cluster:ClusterRole/view",
+    ]
+
+
+def test_render_table_literal_is_narrow() -> None:
+    """Issue 19: the default table has words a user knows and the creation date only."""
     listed = rows(
         "dev",
         [sa("ci", "bot")],
@@ -133,11 +161,46 @@ def test_render_table_literal() -> None:
         [binding("ClusterRoleBinding", "e", "ClusterRole", "view", ("ci", "bot"))],
     )
     assert render_table(listed).splitlines() == [
-        "CLUSTER  NAMESPACE  SERVICEACCOUNT  SECRET     MANAGED  CREATED               LAST-USED"
-        "  INVALID-SINCE  IN-SA-SECRETS  ROLES",
-        "dev      ci         bot             bot-token  yes      2026-02-02T00:00:00Z  -        "
-        "  -              no             cluster:ClusterRole/view",
+        "NAMESPACE  SERVICE ACCOUNT  SECRET     CREATED     LAST USED  ROLES",
+        "ci         bot              bot-token  2026-02-02  -          cluster:ClusterRole/view",
     ]
+
+
+def test_render_table_fits_100_columns_and_names_clusters_when_several() -> None:
+    many_roles = [
+        binding("RoleBinding", f"b{i}", "Role", f"a-rather-long-role-name-{i}", ("ci", "bot"))
+        for i in range(6)
+    ]
+    listed = rows(
+        "prod-eu",
+        [sa("ci", "deployer")],
+        [secret("ci", "deployer-token", "deployer")],
+        many_roles,
+        [],
+    ) + rows("dev", [sa("ci", "bot")], [secret("ci", "bot-token", "bot")], many_roles, [])
+    text = render_table(listed)
+    assert max(len(line) for line in text.splitlines()) == 100
+    assert text.splitlines()[0].startswith("CLUSTER  NAMESPACE  SERVICE ACCOUNT")
+    assert text.splitlines()[2].endswith("...")  # dev: bot holds the six roles
+    assert "Role/a-rather-long-role-name-5" in render_wide(listed)
+
+
+@pytest.mark.parametrize(
+    ("last_used", "cell", "later"),
+    [
+        (None, "-", None),
+        ("2026-02-02", "verified at issue", False),
+        ("2026-02-09", "2026-02-09", True),
+    ],
+)
+def test_last_used_says_verified_at_issue(last_used: str | None, cell: str, later: bool) -> None:
+    labels = {"kubernetes.io/legacy-token-last-used": last_used} if last_used else {}
+    (row,) = rows(
+        "dev", [sa("ci", "bot")], [secret("ci", "bot-token", "bot", labels=labels)], [], []
+    )
+    assert last_use(row) == cell
+    assert json.loads(render_json([row]))["items"][0]["used_since_issue"] is later
+    assert f"  {cell}  " in render_table([row])
 
 
 def test_render_json_schema_has_nulls_and_no_token() -> None:
@@ -157,6 +220,7 @@ def test_render_json_schema_has_nulls_and_no_token() -> None:
         "referenced": None,
         "service_account_exists": False,
         "roles": [],
+        "used_since_issue": None,
     }
     assert "c2VjcmV0" not in render_json(listed)
 
