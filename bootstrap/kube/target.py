@@ -30,9 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bootstrap.errors import ConfigError, UsageError
+from bootstrap.kube.endpoint import parse_server
 from bootstrap.kube.kubeconfig import Kubeconfig, data_field
-from bootstrap.kube.proxies import parse_proxy_url
-from bootstrap.kube.transport import parse_server
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
@@ -92,6 +91,8 @@ def select(config: Kubeconfig, cluster: str, context: str | None = None) -> Targ
     proxy_url = _optional_str(body.get("proxy-url"))
     if proxy_url is not None:
         try:
+            from bootstrap.kube.proxies import parse_proxy_url  # only when one is set
+
             parse_proxy_url(proxy_url)
         except ValueError as e:
             raise ConfigError(
