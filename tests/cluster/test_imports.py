@@ -20,10 +20,11 @@ PLAIN_ISSUE = {
     "bootstrap.commands.boundary",
     "bootstrap.commands.check",
     "bootstrap.commands.cli",
-    "bootstrap.commands.fleet",
     "bootstrap.commands.group",
+    "bootstrap.commands.help",
     "bootstrap.commands.jobs",
     "bootstrap.commands.list",
+    "bootstrap.console",
     "bootstrap.errors",
     "bootstrap.kube",
     "bootstrap.kube.client",
@@ -53,6 +54,8 @@ PLAIN_ISSUE = {
 
 NEVER_ON_THE_PLAIN_PATH = {
     "bootstrap.api",
+    "bootstrap.commands.fleet",
+    "bootstrap.steps.rules",
     "bootstrap.kube.exec_plugin",
     "bootstrap.kube.proxies",
     "bootstrap.outputs.check",
