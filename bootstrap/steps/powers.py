@@ -1,9 +1,13 @@
 """After verify: what the new token can do, so a powerful token is never minted silently.
 
-The new token asks the API server about itself with SelfSubjectAccessReviews
-(`authorization.k8s.io/v1`, open to every authenticated user), one per power
-below. The answers become a stable list of power names, reported in the json
-output (`powers`) and, when not empty, in a warning that `--quiet` keeps:
+The new token asks the API server about itself (`authorization.k8s.io/v1`, open to
+every authenticated user): a SelfSubjectRulesReview of kube-system lists what it may
+do there and cluster-wide, evaluated here as the RBAC authorizer matches rules; only
+when that shows one of the powers below does a second review (of a namespace that
+cannot exist) tell a cluster-wide grant from a kube-system one. Where an authorizer
+cannot list its rules (the review comes back incomplete), SelfSubjectAccessReviews
+ask one per power below. The answers become a stable list of power names, reported
+in the json output (`powers`) and, when not empty, in a warning that `--quiet` keeps:
 
   power                       the token may...
   cluster-admin               do any verb on any resource in every namespace (`*` on `*`)
@@ -14,10 +18,11 @@ output (`powers`) and, when not empty, in a warning that `--quiet` keeps:
   bind-roles                  bind any ClusterRole to anyone (bind on ClusterRoles)
   impersonate                 act as any user (impersonate users)
 
-The reviews are sent at once, each on a connection of its own, so they cost one
-round trip (`cluster-admin` implies every other power). When the run has just bound roles, a
-SelfSubjectRulesReview first waits (up to 1 s) for the binding to be in effect. A token in kube-system is warned about even
-without any of these: its ServiceAccount lives beside the control plane's own.
+Those access reviews are sent at once, each on a connection of its own, so they cost
+one round trip (`cluster-admin` implies every other power). When the run has just
+bound roles, a SelfSubjectRulesReview first waits (up to 1 s) for the binding to be in
+effect. A token in kube-system is warned about even without any of these: its
+ServiceAccount lives beside the control plane's own.
 
 A role bound to a namespace's `default` ServiceAccount is given to every Pod of
 the namespace that names no other account: `refuse_default_binding` makes that a
@@ -152,17 +157,86 @@ def assess(api: Api, namespace: str, bound: bool) -> tuple[str, ...] | None:
     """Ask the API server what `api`'s token may do; None if it would not say.
     `bound`: this run bound roles to the ServiceAccount (wait for them first)."""
     started = time.perf_counter()
-    answers: dict[str, bool] = {}
     try:
         if bound and not settle(api, namespace):
             # A missing role is already warned about, by name, when it is bound (apply.py).
             log.info("the roles bound to the token grant it nothing after %.0f s", SETTLE)
-        answers = ask_all(api, CHECKS)
+        answers = from_rules(api)
+        how = "rules reviews"
+        if answers is None:  # an authorizer that cannot list its rules: ask one by one
+            answers, how = ask_all(api, CHECKS), "access reviews"
     except ApiError as e:
         log.warning("warning: could not find out what the new token can do: %s", e)
         return None
-    log.debug("%d access reviews in %.1f ms", len(answers), (time.perf_counter() - started) * 1000)
+    log.debug("powers from %s in %.1f ms", how, (time.perf_counter() - started) * 1000)
     return classify(answers)
+
+
+def rules_review(api: Api, namespace: str) -> list[Mapping[str, Any]] | None:
+    """The token's resource rules in `namespace`; None when the review is incomplete
+    (an authorizer, e.g. a webhook, could not list its rules)."""
+    body = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectRulesReview",
+        "spec": {"namespace": namespace},
+    }
+    review = api.post(RULES_PATH, body, "create selfsubjectrulesreviews")
+    status = review.get("status")
+    if not isinstance(status, Mapping) or status.get("incomplete") is not False:
+        return None
+    rules = status.get("resourceRules")
+    return [r for r in rules if isinstance(r, Mapping)] if isinstance(rules, list) else []
+
+
+def rule_allows(rule: Mapping[str, Any], attributes: Mapping[str, str]) -> bool:
+    """Whether one RBAC rule allows an access review's `attributes`, as the RBAC
+    authorizer matches them: `*` matches everything, and a `*` asked for (cluster-admin)
+    only a `*`; `*/SUB` matches any resource's subresource SUB; a rule limited to
+    resourceNames never allows a request that names no object."""
+
+    def listed(key: str) -> list[str]:
+        value = rule.get(key)
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+    if listed("resourceNames"):
+        return False
+    verbs, groups, resources = listed("verbs"), listed("apiGroups"), listed("resources")
+    verb, group = attributes["verb"], attributes["group"]
+    resource, sub = attributes["resource"], attributes.get("subresource", "")
+    wanted = f"{resource}/{sub}" if sub else resource
+    return (
+        ("*" in verbs or verb in verbs)
+        and ("*" in groups or group in groups)
+        and ("*" in resources or wanted in resources or (bool(sub) and f"*/{sub}" in resources))
+    )
+
+
+# A namespace name that cannot exist (no capitals or `_` in one): no RoleBinding can be
+# there, so a rules review of it holds exactly what ClusterRoleBindings grant.
+CLUSTER_WIDE = "Cluster-Wide.Rules_Only"
+
+
+def from_rules(api: Api) -> dict[str, bool] | None:
+    """The answers from SelfSubjectRulesReviews, evaluated as RBAC would: one review of
+    kube-system (what ClusterRoleBindings grant, plus kube-system's RoleBindings) answers
+    every power when it allows none of them, the common case of a least-privilege token;
+    only a token that holds one needs a second review, of CLUSTER_WIDE, to tell a
+    cluster-wide grant from a kube-system one. None when a review is incomplete."""
+    kube_system = rules_review(api, "kube-system")
+    if kube_system is None:
+        return None
+    answers = {
+        check.power: any(rule_allows(rule, check.attributes) for rule in kube_system)
+        for check in CHECKS
+    }
+    wide_checks = [c for c in CHECKS if c.attributes.get("namespace") is None]
+    if any(answers[c.power] for c in wide_checks):
+        wide = rules_review(api, CLUSTER_WIDE)
+        if wide is None:
+            return None
+        for check in wide_checks:
+            answers[check.power] = any(rule_allows(rule, check.attributes) for rule in wide)
+    return answers
 
 
 def ask_all(api: Api, checks: tuple[Check, ...]) -> dict[str, bool]:

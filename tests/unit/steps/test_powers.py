@@ -159,3 +159,83 @@ def test_a_binding_is_in_effect_once_the_rules_go_beyond_self_reviews() -> None:
     assert not powers.beyond_self_reviews({"status": {"resourceRules": "nonsense"}})
     bound = {"status": {"resourceRules": [{"verbs": ["get"], "resources": ["configmaps"]}]}}
     assert powers.beyond_self_reviews(bound)
+
+
+def rule(verbs: list[str], groups: list[str], resources: list[str], **extra: object) -> dict:
+    return {"verbs": verbs, "apiGroups": groups, "resources": resources, **extra}
+
+
+@pytest.mark.parametrize(
+    ("one_rule", "power", "allowed"),
+    [
+        (rule(["*"], ["*"], ["*"]), "cluster-admin", True),
+        (rule(["get", "list"], ["*"], ["*"]), "cluster-admin", False),  # `*` asked: only `*`
+        (rule(["*"], [""], ["*"]), "cluster-admin", False),
+        (rule(["list"], [""], ["secrets"]), "read-secrets-cluster-wide", True),
+        (rule(["list"], ["apps"], ["secrets"]), "read-secrets-cluster-wide", False),
+        (rule(["get"], [""], ["secrets"]), "read-secrets-cluster-wide", False),
+        (
+            rule(["list"], [""], ["secrets"], resourceNames=["one"]),
+            "read-secrets-cluster-wide",
+            False,
+        ),
+        (rule(["get"], [""], ["secrets"]), "read-secrets-kube-system", True),
+        (rule(["create"], [""], ["pods/exec"]), "exec-pods-cluster-wide", True),
+        (rule(["create"], [""], ["*/exec"]), "exec-pods-cluster-wide", True),
+        (rule(["create"], [""], ["pods"]), "exec-pods-cluster-wide", False),
+        (
+            rule(["escalate"], ["rbac.authorization.k8s.io"], ["clusterroles"]),
+            "escalate-roles",
+            True,
+        ),
+        (rule(["bind"], ["rbac.authorization.k8s.io"], ["roles"]), "bind-roles", False),
+        (rule(["impersonate"], [""], ["users"]), "impersonate", True),
+        (rule(["impersonate"], [""], ["groups"]), "impersonate", False),
+    ],
+)
+def test_a_rule_allows_what_rbac_would(one_rule: dict, power: str, allowed: bool) -> None:
+    [check] = [c for c in powers.CHECKS if c.power == power]
+    assert powers.rule_allows(one_rule, check.attributes) is allowed
+
+
+class RulesApi:
+    """Answers SelfSubjectRulesReviews per namespace; records what was asked."""
+
+    def __init__(self, rules: dict[str, list[dict]], incomplete: bool = False) -> None:
+        self.rules, self.incomplete, self.asked = rules, incomplete, []
+
+    def post(self, path: str, body: dict, what: str) -> dict:
+        assert path == "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+        namespace = body["spec"]["namespace"]
+        self.asked.append(namespace)
+        return {"status": {"resourceRules": self.rules.get(namespace, []),
+                           "incomplete": self.incomplete}}  # fmt: skip
+
+
+SELF = [rule(["create"], ["authorization.k8s.io"], ["selfsubjectaccessreviews"])]
+ADMIN = rule(["*"], ["*"], ["*"])
+
+
+def test_a_least_privilege_token_costs_one_rules_review() -> None:
+    api = RulesApi({"kube-system": SELF, "Cluster-Wide.Rules_Only": SELF})
+    assert powers.from_rules(api) == dict.fromkeys(powers.POWERS, False)  # type: ignore[arg-type]
+    assert api.asked == ["kube-system"]
+
+
+def test_cluster_admin_bound_cluster_wide_shows_in_both_reviews() -> None:
+    api = RulesApi({"kube-system": [ADMIN], "Cluster-Wide.Rules_Only": [ADMIN]})
+    answers = powers.from_rules(api)  # type: ignore[arg-type]
+    assert answers is not None and powers.classify(answers) == powers.POWERS
+    assert api.asked == ["kube-system", "Cluster-Wide.Rules_Only"]
+
+
+def test_admin_of_kube_system_only_is_not_cluster_wide() -> None:
+    api = RulesApi({"kube-system": [ADMIN], "Cluster-Wide.Rules_Only": SELF})
+    answers = powers.from_rules(api)  # type: ignore[arg-type]
+    assert answers is not None
+    assert powers.classify(answers) == ("read-secrets-kube-system",)
+
+
+def test_an_incomplete_review_falls_back_to_access_reviews() -> None:
+    api = RulesApi({"kube-system": [ADMIN]}, incomplete=True)
+    assert powers.from_rules(api) is None  # type: ignore[arg-type]
