@@ -20,7 +20,6 @@ import re
 import select
 import socket
 import ssl
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -92,6 +91,8 @@ def _pem_files(cert: bytes, key: bytes) -> Iterator[tuple[str, str]]:
     """ssl can only load a client key from a file: keep it in a private directory,
     on tmpfs when there is one, for the instant it takes to load."""
     base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    import tempfile  # only for a client certificate (a token user never needs it)
+
     directory = tempfile.mkdtemp(prefix="bootstrap-token-", dir=base)
     try:
         paths = []

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 import time
 from collections.abc import Iterator, Mapping
@@ -54,6 +53,12 @@ _KINDS = {
     stat.S_IFCHR: "a character device",
     stat.S_IFBLK: "a block device",
 }
+
+
+def random_hex(nbytes: int) -> str:
+    """Random hex for temp and probe names (what secrets.token_hex does, without the
+    import of hmac and hashlib it brings into every run)."""
+    return os.urandom(nbytes).hex()
 
 
 def ca_path_for(out: Path | None, cluster: str, cwd: Path) -> Path:
@@ -208,7 +213,7 @@ def check_writable(path: Path, append_to: bool = False) -> None:
             except OSError as e:
                 raise OutputError(write_failure(path, e)) from None
             return
-        probe = f".bt-{secrets.token_hex(4)}.tmp"
+        probe = f".bt-{random_hex(4)}.tmp"
         try:
             os.close(os.open(probe, _TEMP, 0o600, dir_fd=dir_fd))
             os.unlink(probe, dir_fd=dir_fd)
@@ -333,7 +338,7 @@ def _create_temp(dir_fd: int, path: Path, mode: int) -> tuple[str, int]:
     name is never reused (it would stay theirs after the rename)."""
     for _ in range(8):
         # Short, so any valid target name still leaves room for the temp name.
-        tmp = f".bt-{secrets.token_hex(4)}.tmp"
+        tmp = f".bt-{random_hex(4)}.tmp"
         try:
             return tmp, os.open(tmp, _TEMP, mode, dir_fd=dir_fd)
         except FileExistsError:
@@ -371,7 +376,7 @@ def locked(path: Path, timeout: float) -> Iterator[None]:
             except OSError as e:
                 raise OutputError(write_failure(lock, e)) from None
         # A mark of our own: inode numbers are reused at once after a removal.
-        mark = f"bootstrap-token {os.getpid()} {secrets.token_hex(8)}\n".encode()
+        mark = f"bootstrap-token {os.getpid()} {random_hex(8)}\n".encode()
         try:
             os.write(fd, mark)
         finally:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import logging
-import secrets
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -189,7 +189,7 @@ def ensure_token_secret(
         existing = find_token_secrets(api, namespace, base, service_account)
         if existing:
             return _reuse(existing[0], namespace, service_account, uid, plan)
-    name = f"{base}-{secrets.token_hex(3)}" if fresh else base
+    name = f"{base}-{os.urandom(3).hex()}" if fresh else base
     body = manifests.token_secret(namespace, name, service_account, uid)
     try:
         created = api.post(plan.path(path), body, f"create secrets in namespace {namespace}")

@@ -544,3 +544,14 @@ def test_errors_are_red_on_a_terminal_unless_no_color(
         text = run_in_a_pty(args, env)
         assert ("\x1b[31merror: " in text) is coloured, text
         assert "error: " in text
+
+
+def test_short_options_reach_click_in_their_long_form() -> None:
+    from bootstrap.commands.help import long_forms
+
+    issue = command.commands["issue"]
+    assert long_forms(issue, ["-n", "ci", "-q", "-o", "json", "--cluster", "-n"]) == [
+        "--namespace", "ci", "--quiet", "--output", "json", "--cluster", "-n",
+    ]  # fmt: skip
+    assert long_forms(issue, ["--", "-n"]) == ["--", "-n"]
+    assert long_forms(issue, ["-qv", "-nci"]) == ["-qv", "-nci"]  # click parses these itself

@@ -514,7 +514,7 @@ def test_write_atomic_never_reuses_a_file_planted_at_the_temp_name(
     """O_EXCL: a file another user put at the temp name stays theirs; reusing it
     would hand them the token file (they could keep it open and read it later)."""
     names = iter(["deadbeef", "cafef00d"])
-    monkeypatch.setattr(files.secrets, "token_hex", lambda n: next(names))
+    monkeypatch.setattr(files, "random_hex", lambda n: next(names))
     planted = tmp_path / ".bt-deadbeef.tmp"
     planted.write_bytes(b"planted and longer than the data")
     os.chown(planted, OTHER_UID, OTHER_UID)
