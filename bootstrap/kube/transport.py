@@ -90,10 +90,7 @@ def tls_context(
 def _pem_files(cert: bytes, key: bytes) -> Iterator[tuple[str, str]]:
     """ssl can only load a client key from a file: keep it in a private directory,
     on tmpfs when there is one, for the instant it takes to load."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    import tempfile  # only for a client certificate (a token user never needs it)
-
-    directory = tempfile.mkdtemp(prefix="bootstrap-token-", dir=base)
+    directory = _private_directory()
     try:
         paths = []
         for name, data in (("tls.crt", cert), ("tls.key", key)):
@@ -108,6 +105,27 @@ def _pem_files(cert: bytes, key: bytes) -> Iterator[tuple[str, str]]:
             with suppress(FileNotFoundError):
                 os.unlink(os.path.join(directory, name))
         os.rmdir(directory)
+
+
+def _private_directory() -> str:
+    """A new directory only we can enter (mode 0700), on tmpfs when there is one: what
+    tempfile.mkdtemp does (mkdir fails on a name that exists, so nothing planted is
+    reused), without the import of tempfile, shutil and random it costs every run."""
+    shm = "/dev/shm"
+    bases = [shm] if os.path.isdir(shm) and os.access(shm, os.W_OK) else []
+    bases.append(os.environ.get("TMPDIR") or "/tmp")
+    for _ in range(100):
+        for base in bases:
+            directory = os.path.join(base, f"bootstrap-token-{os.urandom(6).hex()}")
+            try:
+                os.mkdir(directory, 0o700)
+                return directory
+            except FileExistsError:
+                continue
+            except OSError:
+                if base == bases[-1]:
+                    raise
+    raise FileExistsError("no free name for a private directory")
 
 
 # --- sockets ----------------------------------------------------------------------------

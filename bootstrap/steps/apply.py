@@ -139,22 +139,27 @@ def ensure_service_account(api: Api, namespace: str, name: str, plan: Plan | Non
     path = f"/api/v1/namespaces/{segment(namespace)}/serviceaccounts"
     what = f"ServiceAccount {namespace}/{name}"
     created = False
+    get = f"{path}/{segment(name)}", f"get serviceaccounts in namespace {namespace}"
+    # Create first, read on conflict: a new account (a CI job's) costs one request, an
+    # existing one two; credentials that may only read accounts fall back to reading.
     try:
-        body = api.get(f"{path}/{segment(name)}", f"get serviceaccounts in namespace {namespace}")
-    except NotFoundError:
+        body = api.post(
+            plan.path(path),
+            manifests.service_account(namespace, name),
+            f"create serviceaccounts in namespace {namespace}",
+        )
+        created = True
+    except NotFoundError as e:
+        raise _missing_namespace(namespace) from e
+    except ConflictError:  # it exists (or our own retried request created it)
+        body = api.get(*get)
+    except AuthError as refused:
+        if refused.status != 403:  # 401: the credentials themselves are refused
+            raise
         try:
-            body = api.post(
-                plan.path(path),
-                manifests.service_account(namespace, name),
-                f"create serviceaccounts in namespace {namespace}",
-            )
-            created = True
-        except NotFoundError as e:
-            raise _missing_namespace(namespace) from e
-        except ConflictError:  # created concurrently, or by our own retried request
-            body = api.get(
-                f"{path}/{segment(name)}", f"get serviceaccounts in namespace {namespace}"
-            )
+            body = api.get(*get)
+        except NotFoundError:
+            raise refused from None  # it does not exist and may not be created
     uid = body.get("metadata", {}).get("uid")
     if not isinstance(uid, str) or not uid:
         raise ApiError(f"{what} came back without a uid")

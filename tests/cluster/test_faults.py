@@ -101,7 +101,8 @@ def test_transient_errors_during_apply_and_wait_are_retried(
     proxy: FaultProxy, via_proxy: dict[str, str], admin: Admin, namespace: str, tmp_path: Path
 ) -> None:
     secrets = rf"/namespaces/{namespace}/secrets"
-    proxy.reset(method="GET", path="serviceaccounts", times=1)
+    # The ServiceAccount is created first (no GET before it): its POST is reset, then 503 twice.
+    proxy.reset(method="POST", path="serviceaccounts$", times=1)
     proxy.fail(503, method="POST", path="serviceaccounts$", times=2)
 
     def lose_response(body: dict[str, Any]) -> dict[str, Any]:
@@ -308,7 +309,7 @@ def test_invalid_credentials_401_fail_at_once(
     assert time.monotonic() - started < 3
     assert result.returncode == 5
     assert len(result.error_lines) == 1
-    assert "401 Unauthorized" in result.stderr and "get serviceaccounts" in result.stderr
+    assert "401 Unauthorized" in result.stderr and "create serviceaccounts" in result.stderr
     assert proxy.count() == 1  # no retry
 
 
@@ -343,7 +344,9 @@ def test_forbidden_403_names_the_verb_and_resource(
     assert result.error_lines[0].startswith(
         f"error: forbidden: user 'dev-admin' (context 'dev-admin') may not get serviceaccounts in namespace {namespace}"
     )
-    assert proxy.count() == 1
+    # Refused to create the account, it asks whether the account exists (it may only
+    # read it): refused again, and that is the end.
+    assert proxy.count() == 2
 
 
 # --- 6. a server that hangs ----------------------------------------------------------

@@ -255,10 +255,10 @@ def test_flags_from_environment_variables(tmp_path: Path, kubeconfig: Path) -> N
     env["BOOTSTRAP_TOKEN_TIMEOUT"] = "1"
     result = tool(env=env)
     assert result.returncode == 10, result.stderr
-    assert result.stderr.count("to get serviceaccounts in namespace ci:") >= 4
+    assert result.stderr.count("to create serviceaccounts in namespace ci:") >= 4
     assert "0 of 4 ok" in result.stderr
     result = tool("-n", "other", env=env)  # the command line wins
-    assert "to get serviceaccounts in namespace other:" in result.stderr
+    assert "to create serviceaccounts in namespace other:" in result.stderr
     assert "namespace ci:" not in result.stderr
     # revoke reads the same names; its --all is BOOTSTRAP_TOKEN_ALL
     result = tool(

@@ -477,7 +477,7 @@ def test_an_unreachable_server_is_one_line_saying_what_to_check(tmp_path: Path) 
     quiet = run_it()
     assert quiet.returncode == 4
     assert quiet.stderr == (
-        "error: cannot reach the API server https://127.0.0.1:1 to get serviceaccounts in "
+        "error: cannot reach the API server https://127.0.0.1:1 to create serviceaccounts in "
         "namespace default: connection refused; check the server URL, the network or VPN, and "
         "the proxy settings (HTTPS_PROXY, NO_PROXY, the cluster's proxy-url)\n"
     )
