@@ -19,6 +19,13 @@ reached by walking its path one component at a time with directory descriptors
 - Writes are atomic: a temp file in the same directory, created O_CREAT|O_EXCL|
   O_NOFOLLOW with mode 0600 (never wider, not even for an instant), fsynced, then
   renamed over the target. A failed write leaves the previous file intact.
+- Every other file the tool reads (kubeconfigs, CA and token files, client
+  certificates and keys, `check FILE`, the in-cluster ServiceAccount files) goes
+  through `read_input`: regular files only (a FIFO, socket or device such as
+  /dev/zero is refused before it is opened, and checked again on the open file),
+  opened O_NONBLOCK|O_NOCTTY, at most `limit` bytes (so it cannot hang past
+  --timeout nor fill the memory); the caller names the error class, hence the exit
+  code (3 for the kubeconfig and what it names, 2 for `check FILE`).
 - A kubeconfig merge is done under client-go's lock, `FILE.lock` created
   O_CREAT|O_EXCL and removed afterwards, so bootstrap-token runs and kubectl
   config commands on the same file take turns.
@@ -36,13 +43,21 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from bootstrap.errors import OutputError
+from bootstrap.errors import BootstrapError, ConfigError, OutputError
 from bootstrap.kubeconfig import parse
 
+# The most `read_input` reads of a kubeconfig or a checked file (kubeconfig.py's limit
+# too), and of a PEM file (a CA bundle, a certificate, a key) or a token file.
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+MAX_PEM_BYTES = 4 * 1024 * 1024
+MAX_TOKEN_BYTES = 1024 * 1024
+# The most read back of an existing output (--renew-before; a kubeconfig merged into).
+MAX_OUTPUT_BYTES = MAX_INPUT_BYTES
 MAX_LINKS = 40  # as the kernel's MAXSYMLINKS: more is a loop
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO swapped in after the checks returns at once instead of hanging.
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_INPUT = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _LOCK = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -221,14 +236,100 @@ def check_readable(path: Path) -> None:
     read_bytes(path)
 
 
+# --- reading inputs ---------------------------------------------------------------------
+
+
+def read_input(
+    path: Path | str,
+    what: str,
+    *,
+    limit: int = MAX_INPUT_BYTES,
+    error: type[BootstrapError] = ConfigError,
+    missing_ok: bool = False,
+    follow: bool = True,
+    own: bool = False,
+) -> bytes | None:
+    """The content of the regular file `path` (`what` names it in messages), at most
+    `limit` bytes, or `error` saying why not. None when it does not exist and
+    `missing_ok`. `follow=False`: a symlink is refused; `own`: so is a file that is
+    not owned by the user running the tool."""
+    where = f"cannot read {what} {path}" if what else f"cannot read {path}"
+    try:
+        info = os.stat(path, follow_symlinks=follow)
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise error(f"{where}: it does not exist") from None
+    except OSError as e:
+        raise error(f"{where}: {_input_reason(e)}") from None
+    _check_input(info, where, limit, error, own)
+    try:
+        fd = os.open(path, _INPUT if follow else _INPUT | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise error(f"{where}: it does not exist") from None
+    except OSError as e:
+        raise error(f"{where}: {_input_reason(e)}") from None
+    try:
+        # Again on what was opened: the name may have been swapped since the stat.
+        _check_input(os.fstat(fd), where, limit, error, own)
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as e:
+        raise error(f"{where}: {_input_reason(e)}") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise error(f"{where}: it grew past {_size(limit)} while read")
+    return b"".join(chunks)
+
+
+def _check_input(
+    info: os.stat_result, where: str, limit: int, error: type[BootstrapError], own: bool
+) -> None:
+    kind = _kind(info.st_mode)
+    if stat.S_ISLNK(info.st_mode):
+        kind = "a symlink"
+    if kind:
+        raise error(f"{where}: it is {kind}, not a regular file")
+    if info.st_size > limit:
+        raise error(f"{where}: it is {_size(info.st_size)}, more than the {_size(limit)} allowed")
+    if own and info.st_uid != os.geteuid():
+        raise error(f"{where}: it is owned by uid {info.st_uid}, not by you (uid {os.geteuid()})")
+
+
+def _size(count: int) -> str:
+    if count >= 1 << 20 and count % (1 << 20) == 0:
+        return f"{count >> 20} MiB"
+    if count >= 1 << 10 and count % (1 << 10) == 0:
+        return f"{count >> 10} KiB"
+    return f"{count} bytes"
+
+
+def _input_reason(error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "it is a symlink"
+    if error.errno == errno.ENOENT:
+        return "it does not exist"
+    return _reason(error)
+
+
 # --- reading back ---------------------------------------------------------------------
 
 
-def read_bytes(path: Path) -> bytes | None:
-    """The content of the regular file `path`, or None when it does not exist."""
+def read_bytes(path: Path, *, trusted_owner: bool = False) -> bytes | None:
+    """The content of the regular file `path` (at most MAX_OUTPUT_BYTES), or None when
+    it does not exist. `trusted_owner`: a file owned by anyone but the user running the
+    tool or root is refused (exit 9) before it is opened, as a planted symlink is."""
     with _parent(path) as (dir_fd, name):
-        if _existing(dir_fd, name, path, "read") is None:
+        info = _existing(dir_fd, name, path, "read")
+        if info is None:
             return None
+        if trusted_owner:
+            _check_owner(info, path)
         try:
             fd = os.open(name, _READ, dir_fd=dir_fd)
         except FileNotFoundError:
@@ -236,17 +337,39 @@ def read_bytes(path: Path) -> bytes | None:
         except OSError as e:
             raise OutputError(f"cannot read {path}: {_reason(e)}") from None
         try:
-            kind = _kind(os.fstat(fd).st_mode)
+            opened = os.fstat(fd)
+            kind = _kind(opened.st_mode)
             if kind:
                 raise OutputError(f"cannot read {path}: it is {kind}, not a regular file")
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
+            if trusted_owner:
+                _check_owner(opened, path)
+            chunks, size = [], 0
+            while size <= MAX_OUTPUT_BYTES and (
+                chunk := os.read(fd, min(1 << 20, MAX_OUTPUT_BYTES + 1 - size))
+            ):
                 chunks.append(chunk)
+                size += len(chunk)
+            if size > MAX_OUTPUT_BYTES:
+                raise OutputError(
+                    f"cannot read {path}: it is larger than {_size(MAX_OUTPUT_BYTES)}, "
+                    "not an output of bootstrap-token"
+                )
             return b"".join(chunks)
         except OSError as e:
             raise OutputError(f"cannot read {path}: {_reason(e)}") from None
         finally:
             os.close(fd)
+
+
+def _check_owner(info: os.stat_result, path: Path) -> None:
+    euid = os.geteuid()
+    if info.st_uid in (euid, 0):
+        return
+    raise OutputError(
+        f"refusing to use {path}: it is owned by uid {info.st_uid}, not by you (uid {euid}); "
+        "another user may have planted it to be kept and sourced: remove it or choose "
+        "another --out"
+    )
 
 
 def read_existing_kubeconfig(path: Path) -> Mapping[str, Any] | None:
