@@ -21,6 +21,7 @@ from bootstrap import __version__, jobs
 from bootstrap.command_group import COMPLETE_VAR, DefaultToIssue
 from bootstrap.errors import EXIT_CODES, BootstrapError
 from bootstrap.redact import redact
+from bootstrap.sanitize import visible
 
 log = logging.getLogger("bootstrap")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,7 +42,7 @@ class _Redact(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         from bootstrap.fleet import current_cluster
 
-        message = redact(record.getMessage())
+        message = visible(redact(record.getMessage()), newlines=True)
         cluster = current_cluster()
         record.msg, record.args = (f"[{cluster}] {message}" if cluster else message), None
         return True
@@ -52,7 +53,7 @@ class _RedactingFormatter(logging.Formatter):
     messages, which the filter does not see."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return visible(redact(super().format(record)), newlines=True)
 
 
 def _configure_logging(debug: bool, quiet: bool) -> None:
@@ -379,7 +380,7 @@ def _boundary(flags: dict[str, Any], job: Callable[[], int]) -> None:
     except BootstrapError as e:
         if debug:
             log.debug("traceback follows", exc_info=True)
-        click.echo(redact(f"error: {e}"), err=True)
+        click.echo(visible(redact(f"error: {e}"), newlines=True), err=True)
         sys.exit(e.exit_code)
     except BrokenPipeError:
         raise  # a closed stdout is not an internal error: main() reports it

@@ -267,7 +267,9 @@ def _cells(row: Row) -> tuple[str, ...]:
 
 
 def render_table(items: Iterable[Row]) -> str:
-    table = [_COLUMNS, *(_cells(row) for row in items)]
+    from bootstrap.sanitize import visible
+
+    table = [_COLUMNS, *(tuple(visible(c) for c in _cells(row)) for row in items)]
     widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table
