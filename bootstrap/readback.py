@@ -264,14 +264,15 @@ def foreign(text: str, prefix: str = "", context: str | None = None) -> str | No
     names = {prefix + name for name in VARIABLES}
     seen: set[str] = set()
     lines = split_lines(text)
+    first = 1
     if kind == "env":
         if len(lines) < 3 or not all(
             line.startswith(head) if head.endswith(" ") else line == head
             for line, head in zip(lines, _ENV_HEADER, strict=False)
         ):
             return "its header is not bootstrap-token's"
-        lines = lines[3:]
-    for number, line in enumerate(lines, 1):
+        lines, first = lines[3:], 4
+    for number, line in enumerate(lines, first):
         match = _ASSIGNMENT.match(line)
         if not match or match.group(1) not in names or match.group(1) in seen:
             return f"an unknown line ({kind} line {number})"

@@ -436,17 +436,17 @@ def test_every_dotenv_value_is_refused_or_read_back_identical(value: str) -> Non
 def test_foreign_lines_and_headers_are_found() -> None:
     ours = render_env(replace(ISSUED, proxy_url="http://p:3128"), Path("/o/dev.ca.crt"))
     assert readback.foreign(ours) is None
-    assert readback.foreign(ours + "export BASH_ENV='/tmp/x'\n") == "an unknown line (env line 6)"
+    assert readback.foreign(ours + "export BASH_ENV='/tmp/x'\n") == "an unknown line (env line 9)"
     assert readback.foreign(ours.replace("# bootstrap-token: ", "# hello: ")) == (
         "its header is not bootstrap-token's"
     )
     unquoted = ours.replace("export NAMESPACE='ci'", "export NAMESPACE=ci$(id)")
-    assert readback.foreign(unquoted) == "a line bootstrap-token does not write (env line 4)"
+    assert readback.foreign(unquoted) == "a line bootstrap-token does not write (env line 7)"
     twice = ours + "export TOKEN='other'\n"
-    assert readback.foreign(twice) == "an unknown line (env line 6)"
+    assert readback.foreign(twice) == "an unknown line (env line 9)"
     prefixed = render_env(ISSUED, None, "DEV_")
     assert readback.foreign(prefixed, "DEV_") is None
-    assert readback.foreign(prefixed) == "an unknown line (env line 1)"
+    assert readback.foreign(prefixed) == "an unknown line (env line 4)"
     dotenv = render_dotenv(ISSUED, None)
     assert readback.foreign(dotenv) is None
     assert readback.foreign(dotenv + "LD_PRELOAD=/tmp/x.so\n") == "an unknown line (dotenv line 4)"
