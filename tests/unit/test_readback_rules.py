@@ -9,6 +9,7 @@ must NOT happen, the file's server is a local listener that counts connections.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import shutil
@@ -483,3 +484,90 @@ def test_read_back_of_a_fifo_output_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="FIFO"):
         files.read_bytes(fifo, trusted_owner=True)
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+# --- the same rules in-process (so that scripts/mutation sees them) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "what"),
+    [
+        ("tokenFile", "/etc/t", "takes its token from another file"),
+        ("client-certificate", "/etc/c", "takes its client certificate from another file"),
+        ("client-key", "/etc/k", "takes its client key from another file"),
+        ("exec", {"command": "x"}, "runs a credential plugin"),
+        ("auth-provider", {"name": "oidc"}, "runs an auth provider"),
+    ],
+)
+def test_parse_refuses_what_reaches_out_of_the_file(field: str, value: object, what: str) -> None:
+    text = kubeconfig("https://a", {"token": TOKEN, field: value})
+    with pytest.raises(UsageError) as caught:
+        readback.parse(text, Path("/x"))
+    assert str(caught.value) == (
+        f"the user of context 'x' {what} (users[].user.{field}): only credentials written "
+        "inside the file are used, and nothing it names is read or run"
+    )
+
+
+def test_parse_takes_the_inline_token_and_ca() -> None:
+    pem = base64.b64encode(b"PEM").decode()
+    text = kubeconfig("https://a", {"token": TOKEN}, {"certificate-authority-data": pem})
+    creds = readback.parse(text, Path("/x"))
+    assert (creds.server, creds.token, creds.ca_pem, creds.ca_file) == (
+        "https://a", TOKEN, b"PEM", None,
+    )  # fmt: skip
+
+
+def test_read_file_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from bootstrap.check import read_file
+
+    good = tmp_path / "c.env"
+    good.write_text("TOKEN=x\n")
+    assert read_file(str(good)) == ("TOKEN=x\n", tmp_path, str(good))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match=r"it is a FIFO \(named pipe\), not a regular file$"):
+        read_file(str(fifo))
+    (tmp_path / "latin").write_bytes(b"\xff\xfe\xfa")
+    with pytest.raises(UsageError, match=r"latin: not UTF-8 text$"):
+        read_file(str(tmp_path / "latin"))
+
+    class Stdin:
+        def __init__(self, data: bytes) -> None:
+            self.buffer = io.BytesIO(data)
+
+    monkeypatch.setattr(sys, "stdin", Stdin(b"A=b\n"))
+    assert read_file("-") == ("A=b\n", Path.cwd(), "stdin")
+    monkeypatch.setattr(sys, "stdin", Stdin(b"x" * (files.MAX_INPUT_BYTES + 1)))
+    with pytest.raises(UsageError, match="cannot read stdin: more than 16 MiB"):
+        read_file("-")
+    monkeypatch.setattr(sys, "stdin", Stdin(b"x" * files.MAX_INPUT_BYTES))
+    assert len(read_file("-")[0]) == files.MAX_INPUT_BYTES
+
+
+def test_own_ca_refusals_in_process(tmp_path: Path) -> None:
+    from bootstrap.check import own_ca
+
+    def creds(path: str) -> readback.FileCredentials:
+        return readback.parse(f"APISERVER=https://a\nTOKEN=t0k3n\nCACERT={path}\n", tmp_path)
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "p.ca.crt").write_bytes(b"PEM")
+    with pytest.raises(UsageError, match="not one bootstrap-token wrote beside it"):
+        own_ca(creds(str(other / "p.ca.crt")), tmp_path)
+    # `..` back into the right directory is the same file: accepted.
+    (tmp_path / "p.ca.crt").write_bytes(b"MINE")
+    assert own_ca(creds("other/../p.ca.crt"), tmp_path).ca_pem == b"MINE"
+    with pytest.raises(UsageError, match="not one bootstrap-token wrote beside it"):
+        own_ca(creds("missing-dir/p.ca.crt"), tmp_path)
+    os.chown(tmp_path / "p.ca.crt", OTHER_UID, OTHER_UID)
+    with pytest.raises(UsageError, match=f"owned by uid {OTHER_UID}"):
+        own_ca(creds("p.ca.crt"), tmp_path)
+    (tmp_path / "l.ca.crt").symlink_to(other / "p.ca.crt")
+    with pytest.raises(UsageError, match=r"l.ca.crt: it is a symlink, not a regular file$"):
+        own_ca(creds("l.ca.crt"), tmp_path)
+    assert own_ca(replace(creds("x"), ca_file=None), tmp_path).ca_pem is None

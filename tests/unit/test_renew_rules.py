@@ -186,3 +186,82 @@ def test_the_token_is_checked_at_the_kubeconfigs_server_not_through_the_files_pr
     assert proxy.connections == 0
     assert server[1] == ["POST /apis/authentication.k8s.io/v1/selfsubjectreviews"]
     assert result.returncode == 0, result.stderr
+
+
+# --- the same rules in-process (so that scripts/mutation sees them) ---------------------------
+
+
+def _decide(config: Path, out: Path, server: str) -> Any:
+    from bootstrap import renew
+    from bootstrap.kubeconfig import Kubeconfig
+    from bootstrap.run import Options
+    from bootstrap.target import select
+
+    options = Options(cluster="c", out=str(out), timeout=5)
+    target = select(Kubeconfig.from_files([config]), "c")
+    return renew.decide(options, server, out.parent, 3600, target)
+
+
+def test_decide_in_process(tmp_path: Path, server: tuple[str, list[str]]) -> None:
+    from bootstrap.errors import OutputError
+
+    config, out = setup(tmp_path, server[0])
+    kept = _decide(config, out, server[0])
+    assert kept.keep
+    assert kept.message.startswith(f"{out} is still valid: does not expire")
+    other = _decide(config, out, "https://elsewhere:6443")
+    assert not other.keep
+    assert other.message == f"{out} is for {server[0]}, not https://elsewhere:6443"
+    with out.open("a") as f:
+        f.write("export BASH_ENV='/tmp/planted'\n")
+    planted = _decide(config, out, server[0])
+    assert (planted.keep, planted.message) == (
+        False,
+        f"{out} has an unknown line (env line 7): not as bootstrap-token wrote it",
+    )
+    os.chown(out, OTHER_UID, OTHER_UID)
+    with pytest.raises(OutputError, match=f"it is owned by uid {OTHER_UID}"):
+        _decide(config, out, server[0])
+    # One check: the file for another server is renewed without asking.
+    assert server[1] == ["POST /apis/authentication.k8s.io/v1/selfsubjectreviews"]
+
+
+def test_decide_checks_through_the_kubeconfigs_proxy_and_ca_only(
+    tmp_path: Path, server: tuple[str, list[str]]
+) -> None:
+    from bootstrap import renew
+    from bootstrap.readback import FileCredentials
+    from bootstrap.run import Options
+    from bootstrap.target import Target
+
+    creds = FileCredentials(
+        format="env",
+        server="https://file-server",
+        token=TOKEN,
+        ca_pem=b"FILE CA",
+        ca_file="/file/ca",
+        insecure=True,
+        tls_server_name="file-name",
+        proxy_url="http://file-proxy:1",
+    )
+    target = Target(
+        cluster="c", server="https://kube:6443", context="x", user_name="u", user={},
+        ca_data=b"KUBE CA", ca_file=None, insecure=False, tls_server_name="kube-name",
+        proxy_url="http://kube-proxy:3128",
+    )  # fmt: skip
+    options = Options(cluster="c")
+    got = renew._kubeconfig_endpoint(creds, options, target)
+    assert got == FileCredentials(
+        format="env",
+        server="https://kube:6443",
+        token=TOKEN,
+        ca_pem=b"KUBE CA",
+        ca_file=None,
+        insecure=False,
+        tls_server_name="kube-name",
+        proxy_url="http://kube-proxy:3128",
+    )
+    insecure = renew._kubeconfig_endpoint(
+        creds, Options(cluster="c", insecure_skip_tls_verify=True, server="https://s:1"), target
+    )
+    assert (insecure.insecure, insecure.server) == (True, "https://s:1")
