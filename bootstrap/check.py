@@ -108,7 +108,7 @@ def read_file(name: str) -> tuple[str, Path, str]:
         base, label = Path.cwd(), "stdin"
     else:
         path = Path(name).expanduser()
-        data = read_input(path, "the file", error=UsageError) or b""
+        data = read_input(path, "", error=UsageError) or b""
         base, label = path.absolute().parent, name
     try:
         return data.decode("utf-8"), base, label

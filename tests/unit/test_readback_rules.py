@@ -222,7 +222,7 @@ def test_check_of_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
     result = run_tool("check", str(fifo), "--timeout", "2", timeout=20)
     assert result.returncode == 2
     assert result.error_lines == [
-        f"error: cannot read the file {fifo}: it is a FIFO (named pipe), not a regular file"
+        f"error: cannot read {fifo}: it is a FIFO (named pipe), not a regular file"
     ]
 
 
