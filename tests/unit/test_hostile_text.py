@@ -247,3 +247,46 @@ def test_warnings_and_progress_lines_show_foreign_text_visibly(
     logging.getLogger("bootstrap").warning("warning: the server said %s", HOSTILE)
     err = capsys.readouterr().err
     assert err == f"bootstrap-token: warning: the server said {SHOWN}\n"
+
+
+def test_visible_escapes_at_the_width_boundaries() -> None:
+    from bootstrap import sanitize
+
+    assert sanitize.__all__ == ["visible"]
+    # U+00AD (soft hyphen, not printable) is the last 2-digit escape; U+FFFF the last 4-digit.
+    assert visible("\xad\u0378\uffff\U000e007f") == "\\xad\\u0378\\uffff\\U000e007f"
+    assert visible("\ufffe") == "\\ufffe"
+
+
+def test_exec_plugin_key_in_stderr_is_redacted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    redact.clear()
+    key = "-----BEGIN KEY-----secret-key-material-42-----END KEY-----"
+    script = tmp_path / "plugin"
+    credential = json.dumps(
+        {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "kind": "ExecCredential",
+            "status": {"clientCertificateData": "CERT", "clientKeyData": key},
+        }
+    )
+    script.write_text(f"#!/bin/sh\necho 'key is {key}' >&2\necho '{credential}'\n")
+    script.chmod(0o755)
+    config = exec_plugin.ExecConfig(
+        command=str(script), args=(), env=(), api_version="client.authentication.k8s.io/v1",
+        interactive_mode="Never", provide_cluster_info=False, install_hint="",
+    )  # fmt: skip
+    exec_plugin.run(config, None, 10, {"PATH": "/usr/bin:/bin"}, stdin_is_terminal=False)
+    assert capsys.readouterr().err == f"key is {redact.REDACTED}\n"
+    redact.clear()
+
+
+def test_exec_plugin_stderr_of_exactly_the_cap_is_shown_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = plugin(tmp_path, "head -c 65536 /dev/zero | tr '\\0' y >&2")
+    exec_plugin.run(config, None, 10, {"PATH": "/usr/bin:/bin"}, stdin_is_terminal=False)
+    assert capsys.readouterr().err == "y" * 65536 + "\n"
+    assert exec_plugin.MAX_STDERR == 65536
+    redact.clear()

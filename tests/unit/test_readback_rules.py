@@ -396,7 +396,8 @@ def bash_reads(script: Path, names: tuple[str, ...]) -> dict[str, str]:
 def test_every_value_is_refused_or_read_back_identical_by_us_and_by_bash(
     tmp_path: Path, value: str, other: str
 ) -> None:
-    issued = replace(ISSUED, server=value, token=other + "tok", proxy_url=value + other)
+    # (Not proxy_url: a socks5:// proxy is written as socks5h:// on purpose, emit.shell_proxy.)
+    issued = replace(ISSUED, server=value, token=other + "tok", namespace=value + other)
     try:
         text = render_env(issued, None)
     except OutputError:
@@ -407,13 +408,13 @@ def test_every_value_is_refused_or_read_back_identical_by_us_and_by_bash(
             return
         raise
     creds = readback.parse(text, tmp_path)
-    assert (creds.server, creds.token, creds.proxy_url) == (value, other + "tok", value + other)
+    assert (creds.server, creds.token, creds.namespace) == (value, other + "tok", value + other)
     script = tmp_path / "p.env"
     script.write_bytes(text.encode("utf-8"))
-    assert bash_reads(script, ("APISERVER", "TOKEN", "HTTPS_PROXY")) == {
+    assert bash_reads(script, ("APISERVER", "TOKEN", "NAMESPACE")) == {
         "APISERVER": value,
         "TOKEN": other + "tok",
-        "HTTPS_PROXY": value + other,
+        "NAMESPACE": value + other,
     }
 
 
@@ -571,3 +572,61 @@ def test_own_ca_refusals_in_process(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"l.ca.crt: it is a symlink, not a regular file$"):
         own_ca(creds("l.ca.crt"), tmp_path)
     assert own_ca(replace(creds("x"), ca_file=None), tmp_path).ca_pem is None
+
+
+def test_limits_and_sizes_are_pinned() -> None:
+    import errno
+
+    assert (files.MAX_INPUT_BYTES, files.MAX_PEM_BYTES, files.MAX_TOKEN_BYTES) == (
+        16777216, 4194304, 1048576,
+    )  # fmt: skip
+    assert files.MAX_OUTPUT_BYTES == 16777216
+    sizes = [1023, 1024, 1536, 2048, 512 * 1024, 1 << 20, (1 << 20) + 1024, 3 << 20]
+    assert [files._size(n) for n in sizes] == [
+        "1023 bytes", "1 KiB", "1536 bytes", "2 KiB", "512 KiB", "1 MiB", "1025 KiB", "3 MiB",
+    ]  # fmt: skip
+    assert files._input_reason(OSError(errno.ELOOP, "x")) == "it is a symlink"
+    assert files._input_reason(OSError(errno.ENOENT, "x")) == "it does not exist"
+    assert files._input_reason(OSError(errno.EACCES, "x")) == "permission denied"
+
+
+def test_read_file_message_is_exact(tmp_path: Path) -> None:
+    from bootstrap.check import read_file
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError) as caught:
+        read_file(str(fifo))
+    assert str(caught.value) == f"cannot read {fifo}: it is a FIFO (named pipe), not a regular file"
+
+
+def test_split_lines_and_detect() -> None:
+    assert readback.split_lines("A=1") == ["A=1"]
+    assert readback.split_lines("A=1\n") == ["A=1"]
+    assert readback.split_lines("A=1\n\n") == ["A=1", ""]
+    assert readback.split_lines("") == []
+    assert readback.split_lines("a\u2028b\x1cc\rd\n") == ["a\u2028b\x1cc\rd"]
+    assert readback.detect("_A=1\nAPISERVER=x\n") == "dotenv"
+    assert readback.detect("  export _A='1'\n# c\nAPISERVER=x\n") == "env"
+
+
+def test_foreign_kubeconfig_edge_cases() -> None:
+    from bootstrap.emit import render_kubeconfig
+
+    config = render_kubeconfig(ISSUED)
+    assert readback.foreign(config) == "no context of bootstrap-token's"
+    secret = "apiVersion: v1\nkind: Secret\nstringData: {value: x}\n"
+    assert readback.foreign(secret) is None
+    assert readback.foreign("- a\n- b\n", context="x") == "no context of bootstrap-token's"
+    loaded = yaml.safe_load(config)
+    loaded["contexts"][0]["context"]["extensions"] = []
+    assert readback.foreign(yaml.safe_dump(loaded), context=ISSUED.entry_name) == (
+        "a field bootstrap-token does not write (context 'extensions')"
+    )
+    loaded = yaml.safe_load(config)
+    loaded["users"] = []
+    assert readback.foreign(yaml.safe_dump(loaded), context=ISSUED.entry_name) == (
+        f"no user for context {ISSUED.entry_name!r}"
+    )
+    assert readback.foreign("{not json", context=None) == "JSON that does not parse"
+    assert readback.foreign("key: [unclosed\n", context="x") == "YAML that does not parse"

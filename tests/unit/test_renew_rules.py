@@ -46,15 +46,14 @@ TOKEN = (
 
 class _Whoami(BaseHTTPRequestHandler):
     requests: list[str]
+    answer: tuple[int, str] = (201, "system:serviceaccount:default:default")
 
     def do_POST(self) -> None:
         self.requests.append(f"POST {self.path}")
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/apis/authentication.k8s.io/v1/selfsubjectreviews":
-            self._send(
-                201,
-                {"status": {"userInfo": {"username": "system:serviceaccount:default:default"}}},
-            )
+            status, username = self.answer
+            self._send(status, {"status": {"userInfo": {"username": username}}})
         else:
             self._refuse()
 
@@ -77,10 +76,14 @@ class _Whoami(BaseHTTPRequestHandler):
         pass
 
 
+_handlers: list[type[_Whoami]] = []
+
+
 @pytest.fixture
 def server() -> Iterator[tuple[str, list[str]]]:
     requests: list[str] = []
     handler = type("Handler", (_Whoami,), {"requests": requests})
+    _handlers.append(handler)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", requests
@@ -191,13 +194,13 @@ def test_the_token_is_checked_at_the_kubeconfigs_server_not_through_the_files_pr
 # --- the same rules in-process (so that scripts/mutation sees them) ---------------------------
 
 
-def _decide(config: Path, out: Path, server: str) -> Any:
+def _decide(config: Path, out: Path, server: str, **flags: Any) -> Any:
     from bootstrap import renew
     from bootstrap.kubeconfig import Kubeconfig
     from bootstrap.run import Options
     from bootstrap.target import select
 
-    options = Options(cluster="c", out=str(out), timeout=5)
+    options = Options(cluster="c", out=str(out), timeout=5, **flags)
     target = select(Kubeconfig.from_files([config]), "c")
     return renew.decide(options, server, out.parent, 3600, target)
 
@@ -265,3 +268,52 @@ def test_decide_checks_through_the_kubeconfigs_proxy_and_ca_only(
         creds, Options(cluster="c", insecure_skip_tls_verify=True, server="https://s:1"), target
     )
     assert (insecure.insecure, insecure.server) == (True, "https://s:1")
+
+
+def test_decide_renews_for_each_reason(tmp_path: Path, server: tuple[str, list[str]]) -> None:
+    config, out = setup(tmp_path, server[0])
+    good = out.read_bytes()
+    handler = _handlers[-1]
+    assert _decide(config, out, server[0] + "/").keep  # a trailing slash is the same server
+    assert _decide(config, out, server[0], mode="request").message == (
+        f"{out} holds a secret token, not a request one"
+    )
+    handler.answer = (201, "system:serviceaccount:default:other")
+    assert _decide(config, out, server[0]).message == (
+        f"{out} authenticates as system:serviceaccount:default:other, not "
+        "system:serviceaccount:default:default"
+    )
+    handler.answer = (401, "")
+    revoked = _decide(config, out, server[0])
+    assert (revoked.keep, revoked.fresh, revoked.message) == (
+        False, True, f"the token in {out} is rejected by the server (revoked)",
+    )  # fmt: skip
+    handler.answer = (201, "system:serviceaccount:default:default")
+    out.write_bytes(b"\xff\xfe" + good)
+    assert _decide(config, out, server[0]).message.startswith(f"{out} cannot be read back (")
+    out.unlink()
+    missing = _decide(config, out, server[0])
+    assert (missing.keep, missing.message) == (False, f"{out} does not exist yet")
+
+
+def test_decide_keeps_prefixed_env_and_kubeconfig_outputs(
+    tmp_path: Path, server: tuple[str, list[str]]
+) -> None:
+    from bootstrap.emit import render_kubeconfig
+
+    config, out = setup(tmp_path, server[0])
+    issued = Issued(
+        cluster="c", server=server[0], namespace="default", service_account="default",
+        secret="default-token", token=TOKEN, ca_pem=None,
+        identity="system:serviceaccount:default:default",
+    )  # fmt: skip
+    out.write_text(render_env(issued, None, "DEV_"))
+    assert _decide(config, out, server[0], env_prefix="DEV_").keep
+    assert not _decide(config, out, server[0]).keep
+    kube = tmp_path / "prod.kubeconfig"
+    kube.write_text(render_kubeconfig(issued))
+    assert _decide(config, kube, server[0], format="kubeconfig").keep
+    from bootstrap.errors import UsageError
+
+    with pytest.raises(UsageError, match="--renew-before needs an output file"):
+        _decide(config, Path("-"), server[0])
