@@ -266,7 +266,8 @@ def foreign(text: str, prefix: str = "", context: str | None = None) -> str | No
     lines = split_lines(text)
     first = 1
     if kind == "env":
-        if len(lines) < 3 or not all(
+        # (Fewer than three lines fail too: an env file has an export line, no header.)
+        if not all(
             line.startswith(head) if head.endswith(" ") else line == head
             for line, head in zip(lines, _ENV_HEADER, strict=False)
         ):

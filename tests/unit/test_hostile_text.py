@@ -217,14 +217,16 @@ def test_exec_plugin_stderr_is_redacted_and_made_visible(
     redact.clear()
     escaped = HOSTILE.replace("\\", "\\\\").replace("'", "")
     config = plugin(
-        tmp_path, f"printf 'debug: got token={PLUGIN_TOKEN} {escaped}\\nsecond line\\n' >&2"
+        tmp_path,
+        f"printf 'debug: got token={PLUGIN_TOKEN} {escaped}\\nsecond line\\n\\377\\n' >&2",
     )
     result = exec_plugin.run(config, None, 10, {"PATH": "/usr/bin:/bin"}, stdin_is_terminal=False)
     assert result.token == PLUGIN_TOKEN
     err = capsys.readouterr().err
     assert PLUGIN_TOKEN not in err
     assert_no_raw_control(err)
-    assert err == f"debug: got token={redact.REDACTED} {SHOWN}\nsecond line\n"
+    # Bytes that are not UTF-8 show as U+FFFD.
+    assert err == f"debug: got token={redact.REDACTED} {SHOWN}\nsecond line\n\ufffd\n"
     redact.clear()
 
 

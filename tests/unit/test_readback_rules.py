@@ -362,6 +362,24 @@ def test_every_line_based_writer_refuses_what_a_reader_splits_on(char: str) -> N
         render_github_outputs(replace(ISSUED, identity=f"x{char}y"), None)
 
 
+def test_line_safe_names_what_it_refuses() -> None:
+    from bootstrap.emit import line_safe
+
+    def refusal(value: str) -> str:
+        with pytest.raises(OutputError) as caught:
+            line_safe("K", value, "dotenv")
+        return str(caught.value)
+
+    tail = ", which dotenv cannot carry on one line; use --format json or kubeconfig"
+    assert refusal("a\ud800") == "K contains a lone surrogate (not UTF-8)" + tail
+    assert refusal("a\udfff") == "K contains a lone surrogate (not UTF-8)" + tail
+    assert refusal("a\x00") == "K contains a NUL" + tail
+    assert refusal("a\u2028") == "K contains the line break U+2028" + tail
+    assert line_safe("K", "tab\there \x1b[0m \ud7ff \ue000", "dotenv") == (
+        "tab\there \x1b[0m \ud7ff \ue000"
+    )
+
+
 def test_the_reader_splits_lines_where_bash_does() -> None:
     text = (
         "export APISERVER='https://good:6443'\n"
@@ -581,9 +599,10 @@ def test_limits_and_sizes_are_pinned() -> None:
         16777216, 4194304, 1048576,
     )  # fmt: skip
     assert files.MAX_OUTPUT_BYTES == 16777216
-    sizes = [1023, 1024, 1536, 2048, 512 * 1024, 1 << 20, (1 << 20) + 1024, 3 << 20]
+    sizes = [0, 1023, 1024, 1536, 2048, 512 * 1024, 1 << 20, (1 << 20) + 1024, 3 << 19, 3 << 20]
     assert [files._size(n) for n in sizes] == [
-        "1023 bytes", "1 KiB", "1536 bytes", "2 KiB", "512 KiB", "1 MiB", "1025 KiB", "3 MiB",
+        "0 bytes", "1023 bytes", "1 KiB", "1536 bytes", "2 KiB", "512 KiB", "1 MiB",
+        "1025 KiB", "1536 KiB", "3 MiB",
     ]  # fmt: skip
     assert files._input_reason(OSError(errno.ELOOP, "x")) == "it is a symlink"
     assert files._input_reason(OSError(errno.ENOENT, "x")) == "it does not exist"

@@ -275,13 +275,16 @@ def test_decide_renews_for_each_reason(tmp_path: Path, server: tuple[str, list[s
     good = out.read_bytes()
     handler = _handlers[-1]
     assert _decide(config, out, server[0] + "/").keep  # a trailing slash is the same server
-    assert _decide(config, out, server[0], mode="request").message == (
-        f"{out} holds a secret token, not a request one"
-    )
+    request = _decide(config, out, server[0], mode="request")
+    assert (request.keep, request.message) == (
+        False, f"{out} holds a secret token, not a request one",
+    )  # fmt: skip
     handler.answer = (201, "system:serviceaccount:default:other")
-    assert _decide(config, out, server[0]).message == (
+    other = _decide(config, out, server[0])
+    assert (other.keep, other.message) == (
+        False,
         f"{out} authenticates as system:serviceaccount:default:other, not "
-        "system:serviceaccount:default:default"
+        "system:serviceaccount:default:default",
     )
     handler.answer = (401, "")
     revoked = _decide(config, out, server[0])
