@@ -649,3 +649,27 @@ def test_foreign_kubeconfig_edge_cases() -> None:
     )
     assert readback.foreign("{not json", context=None) == "JSON that does not parse"
     assert readback.foreign("key: [unclosed\n", context="x") == "YAML that does not parse"
+
+
+def test_foreign_accepts_every_variable_and_field_the_tool_writes() -> None:
+    from bootstrap.emit import render_json, render_kubeconfig
+
+    full = replace(
+        ISSUED,
+        ca_pem=b"PEM",
+        expires_at="2030-01-01T00:00:00Z",
+        tls_server_name="kubernetes",
+        proxy_url="http://proxy:3128",
+    )
+    env = render_env(full, Path("/o/dev.ca.crt"))
+    assert [line.split("=")[0] for line in env.splitlines()[3:]] == [
+        "export APISERVER", "export TOKEN", "export CACERT", "export NAMESPACE",
+        "export EXPIRES_AT", "export TLS_SERVER_NAME", "export CURL_CONNECT_TO",
+        "export CURL_APISERVER", "export HTTPS_PROXY",
+    ]  # fmt: skip
+    assert readback.foreign(env) is None
+    assert readback.foreign(render_dotenv(full, Path("/o/dev.ca.crt"))) is None
+    assert readback.foreign(render_json(full, Path("/o/dev.ca.crt"))) is None
+    assert readback.foreign(render_kubeconfig(full), context=full.entry_name) is None
+    insecure = replace(full, insecure=True)
+    assert readback.foreign(render_kubeconfig(insecure), context=full.entry_name) is None
