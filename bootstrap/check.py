@@ -1,7 +1,11 @@
 """`check`: do the credentials in an output file still work, as whom, until when?
 
 Only the file's own credentials are used (no admin kubeconfig): a SelfSubjectReview
-with its token, against its APISERVER, with its CA. `readback.parse` reads any output
+with its token, against its APISERVER, with its CA. The file is evidence, not
+configuration: `read_file` reads it as every input is read (files.read_input),
+readback.parse refuses a user that reaches out of it (tokenFile, client cert or
+key files, exec, auth-provider), and `own_ca` accepts a CA path only when it is
+the CA file the tool wrote beside it (NAME.ca.crt there, a regular file of yours). `readback.parse` reads any output
 of the tool (env, dotenv, kubeconfig, json; the format is detected), `claims` decodes
 the token's JWT payload without verifying it (only the server can), and `check`
 asks the server. The answer is one of:
