@@ -15,6 +15,7 @@ import click
 from bootstrap import console
 from bootstrap.errors import BootstrapError
 from bootstrap.redact import redact
+from bootstrap.sanitize import visible
 
 log = logging.getLogger("bootstrap")
 
@@ -26,7 +27,7 @@ class _Redact(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         from bootstrap.commands.fleet import current_cluster
 
-        message = redact(record.getMessage())
+        message = visible(redact(record.getMessage()), newlines=True)
         cluster = current_cluster()
         record.msg, record.args = (f"[{cluster}] {message}" if cluster else message), None
         return True
@@ -42,7 +43,7 @@ class _RedactingFormatter(logging.Formatter):
         self.colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
-        text = redact(super().format(record))
+        text = visible(redact(super().format(record)), newlines=True)
         alarm = bool(getattr(record, "alarm", False))
         return console.paint(text, record.levelno, alarm, self.colour)
 
@@ -65,7 +66,9 @@ def boundary(flags: dict[str, Any], job: Callable[[], int]) -> None:
     except BootstrapError as e:
         if debug:
             log.debug("traceback follows", exc_info=True)
-        click.echo(console.paint(redact(f"error: {e}"), logging.ERROR), err=True)
+        click.echo(
+            console.paint(visible(redact(f"error: {e}"), newlines=True), logging.ERROR), err=True
+        )
         sys.exit(e.exit_code)
     except BrokenPipeError:
         raise  # a closed stdout is not an internal error: main() reports it

@@ -6,7 +6,6 @@ Only click is imported here; the work (and its imports) happens when the command
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -110,20 +109,12 @@ def run(flags: dict[str, Any]) -> int:
     if flags.get("expires_within"):
         within = parse_duration(flags["expires_within"], "--expires-within", minimum=0)
     name = flags["file"]
-    if name == "-":
-        text, base, label = sys.stdin.read(), Path.cwd(), "stdin"
-    else:
-        path = Path(name).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
-            raise UsageError(f"cannot read {name}: {reason}") from None
-        base, label = path.absolute().parent, name
+    text, base, label = check.read_file(name)
     try:
         creds = readback.parse(
             text, base, context=flags.get("context"), prefix=flags.get("env_prefix")
         )
+        creds = check.own_ca(creds, base)
     except UsageError as e:
         raise UsageError(f"{label}: {e}") from None
     output = flags.get("output") or flags["output_format"]

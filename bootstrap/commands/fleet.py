@@ -8,9 +8,10 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bootstrap.errors import FLEET_FAILED, BootstrapError
+from bootstrap.sanitize import visible
 
 log = logging.getLogger("bootstrap")
 
@@ -68,6 +69,7 @@ def _one(cluster: str, job: Callable[[str], str]) -> Outcome:
 
 
 def render_summary(outcomes: list[Outcome]) -> str:
+    outcomes = [replace(o, cluster=visible(o.cluster), detail=visible(o.detail)) for o in outcomes]
     width = max(len("TARGET"), *(len(o.cluster) for o in outcomes))
     lines = [f"{'TARGET':<{width}}  {'RESULT':<6}  DETAIL"]
     lines += [

@@ -26,7 +26,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tenacity
@@ -126,10 +125,9 @@ class Api:
             ca_pem, source = ca_data, "the cluster's certificate-authority-data"
             if ca_pem is None and ca_file:
                 source = f"the CA file {ca_file}"
-                try:
-                    ca_pem = Path(ca_file).read_bytes()
-                except OSError as e:
-                    raise ConfigError(f"cannot read {source}: {e.strerror or e}") from None
+                from bootstrap.inputs import MAX_PEM_BYTES, read_input
+
+                ca_pem = read_input(ca_file, "the CA file", limit=MAX_PEM_BYTES)
             try:
                 self._context = transport.tls_context(
                     ca_pem,
@@ -394,7 +392,9 @@ class Api:
 def _status_message(document: Any) -> str | None:
     if isinstance(document, dict) and isinstance(document.get("message"), str):
         # One line: some Status messages (RBAC escalation refusals) span several.
-        return " ".join(str(document["message"]).split())[:500]
+        from bootstrap.sanitize import visible
+
+        return visible(" ".join(str(document["message"]).split())[:500])
     return None
 
 

@@ -22,7 +22,6 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bootstrap import redact
@@ -98,12 +97,14 @@ def static_credentials(user: Mapping[str, Any], name: str) -> Credentials:
         # client-go reads a tokenFile on every request and prefers it to `token`; the
         # inline token is used only while the file cannot be read (or is empty).
         path = str(user["tokenFile"])
+        from bootstrap.inputs import MAX_TOKEN_BYTES, read_input
+
         try:
-            from_file = Path(path).read_bytes().decode("utf-8", "replace").strip()
-        except OSError as e:
+            data = read_input(path, "", limit=MAX_TOKEN_BYTES) or b""
+            from_file = data.decode("utf-8", "replace").strip()
+        except ConfigError as e:
             if token is None:
-                reason = (e.strerror or str(e)).lower()
-                raise ConfigError(f"{where}: tokenFile: cannot read {path}: {reason}") from None
+                raise ConfigError(f"{where}: tokenFile: {e}") from None
             from_file = ""
         if from_file:
             token = checked_token(from_file, f"{where}: tokenFile {path}")
@@ -270,12 +271,12 @@ def _expiry(timestamp: str | None) -> float:
 
 
 def _read(path: str, where: str) -> bytes:
+    from bootstrap.inputs import MAX_PEM_BYTES, read_input
+
     try:
-        return Path(path).read_bytes()
-    except OSError as e:
-        raise ConfigError(
-            f"{where}: cannot read {path}: {(e.strerror or str(e)).lower()}"
-        ) from None
+        return read_input(path, "", limit=MAX_PEM_BYTES) or b""
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def _provider_name(user: Mapping[str, Any]) -> str:

@@ -39,6 +39,8 @@ GROUP = "client.authentication.k8s.io"
 VERSIONS = (f"{GROUP}/v1", f"{GROUP}/v1beta1")
 CLUSTER_EXTENSION = f"{GROUP}/exec"
 MODES = ("Never", "IfAvailable", "Always")
+# What of a plugin's stderr is shown (after a success); the rest is only counted.
+MAX_STDERR = 64 * 1024
 _INSTALL_HELP = (
     "\n\nIt looks like you are trying to use a client-go credential plugin that is not "
     "installed.\n\nTo learn more about this feature, consult the documentation available at:\n"
@@ -242,10 +244,31 @@ def run(
             f"exec: executable {config.command} failed with exit code {process.returncode}"
             + (f": {last}" if last else "")
         )
+    result = parse_output(stdout, config.api_version)
     if stderr:
-        sys.stderr.write(stderr.decode("utf-8", "replace"))
-        sys.stderr.flush()
-    return parse_output(stdout, config.api_version)
+        replay_stderr(stderr, result)
+    return result
+
+
+def replay_stderr(stderr: bytes, result: ExecResult) -> None:
+    """Show what the plugin said on stderr, once the credential it returned is
+    registered for redaction (a plugin with debug logging may print it): redacted,
+    control characters made visible, at most MAX_STDERR bytes (the rest counted)."""
+    from bootstrap.redact import redact, register
+    from bootstrap.sanitize import visible
+
+    register(result.token)
+    register(result.key_pem.decode("utf-8", "replace") if result.key_pem else None)
+    # Redacted whole first (a key spans lines), then each line made visible.
+    text = redact(stderr[:MAX_STDERR].decode("utf-8", "replace"))
+    lines = [visible(line) for line in text.split("\n")]
+    if lines and not lines[-1]:
+        lines.pop()
+    out = "".join(f"{line}\n" for line in lines)
+    if len(stderr) > MAX_STDERR:
+        out += f"[exec plugin stderr: {len(stderr) - MAX_STDERR} more bytes not shown]\n"
+    sys.stderr.write(out)
+    sys.stderr.flush()
 
 
 def _yaml(stdout: bytes) -> Any:
@@ -276,7 +299,12 @@ def _kill(process: subprocess.Popen[bytes], group: bool) -> None:
 def _last_line(stderr: bytes) -> str:
     lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
     lines = [line for line in lines if line]
-    return "".join(c if c.isprintable() else "?" for c in lines[-1])[:300] if lines else ""
+    if not lines:
+        return ""
+    from bootstrap.redact import redact
+    from bootstrap.sanitize import visible
+
+    return redact(visible(lines[-1][:300]))
 
 
 def _stdin_is_terminal() -> bool:

@@ -102,9 +102,12 @@ def pod_namespace(directory: Path, environ: Mapping[str, str]) -> str:
     """The Pod's namespace: $POD_NAMESPACE, else DIR/namespace, else `default`."""
     if environ.get("POD_NAMESPACE"):
         return environ["POD_NAMESPACE"]
+    from bootstrap.inputs import read_input
+
     try:
-        text = (directory / "namespace").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        data = read_input(directory / "namespace", "namespace", limit=4096, missing_ok=True)
+        text = (data or b"").decode("utf-8").strip()
+    except (ConfigError, UnicodeDecodeError):
         return "default"
     return text or "default"
 
@@ -153,17 +156,22 @@ def token_subject(token: str) -> str | None:
 
 
 def _read(path: Path, what: str) -> str:
+    from bootstrap.inputs import MAX_PEM_BYTES, read_input
+
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        data = read_input(path, f"the ServiceAccount {what}", limit=MAX_PEM_BYTES, missing_ok=True)
+    except ConfigError as e:
+        raise ConfigError(f"in-cluster mode: {e}") from None
+    if data is None:
         raise ConfigError(
             f"in-cluster mode: the ServiceAccount {what} {path} does not exist; is a "
             "ServiceAccount token mounted in this Pod (automountServiceAccountToken)? "
             "Outside a Pod, use a kubeconfig (--kubeconfig PATH)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror.lower() if isinstance(e, OSError) and e.strerror else type(e).__name__
-        raise ConfigError(f"in-cluster mode: cannot read {path}: {reason}") from None
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"in-cluster mode: cannot read {path}: not UTF-8 text") from None
 
 
 def flag_updates(
@@ -229,12 +237,16 @@ def kubeconfig_with_pod(
     the Pod's `in-cluster` context last (a file's entry of the same name wins, as in
     any merge)."""
     documents: list[tuple[Path, Mapping[str, Any]]] = []
+    from bootstrap.inputs import read_input
+    from bootstrap.kube.kubeconfig import MAX_FILE_BYTES, decode
+
     for path in paths:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        data = read_input(path, "kubeconfig", limit=MAX_FILE_BYTES, missing_ok=True)
+        if data is None:
             continue
-        except (OSError, UnicodeDecodeError) as e:
+        try:
+            text = decode(data)
+        except UnicodeDecodeError as e:
             raise ConfigError(f"cannot read kubeconfig {path}: {type(e).__name__}") from e
         documents.append((path, parse(text, path)))
     documents.append((directory / "kubeconfig", pod_document(directory, environ)))

@@ -53,13 +53,16 @@ class Kubeconfig:
 
     @classmethod
     def from_files(cls, paths: Sequence[Path]) -> Kubeconfig:
+        from bootstrap.inputs import read_input
+
         documents = []
         for path in paths:
-            try:
-                text = decode(path.read_bytes())
-            except FileNotFoundError:
+            data = read_input(path, "kubeconfig", limit=MAX_FILE_BYTES, missing_ok=True)
+            if data is None:
                 continue
-            except (OSError, UnicodeDecodeError) as e:
+            try:
+                text = decode(data)
+            except UnicodeDecodeError as e:
                 raise ConfigError(f"cannot read kubeconfig {path}: {_reason(e)}") from e
             documents.append((path, parse(text, path)))
         if not documents:

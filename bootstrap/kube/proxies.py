@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from bootstrap.sanitize import visible
+
 if TYPE_CHECKING:
     from bootstrap.kube.endpoint import Endpoint
 
@@ -195,7 +197,7 @@ def tunnel_http(sock: socket.socket, proxy: Proxy, target: Endpoint) -> None:
     if not 200 <= int(fields[1]) < 300:
         raise ProxyFailure(
             f"the proxy {proxy.display} refused to tunnel to {target.hostport}: "
-            f"{' '.join(fields[1:])}"
+            f"{visible(' '.join(fields[1:])[:200])}"
         )
 
 

@@ -161,6 +161,9 @@ def cluster_table(config: Kubeconfig) -> list[tuple[str, str]]:
 def render_table(
     rows: list[tuple[str, str]], header: tuple[str, str] = ("CLUSTER", "SERVER")
 ) -> str:
+    from bootstrap.sanitize import visible
+
+    rows = [(visible(a), visible(b)) for a, b in rows]
     width = max(len(r[0]) for r in [header, *rows])
     return "".join(f"{a:<{width}}  {b}\n" for a, b in [header, *rows])
 

@@ -1,7 +1,11 @@
 """`check`: do the credentials in an output file still work, as whom, until when?
 
 Only the file's own credentials are used (no admin kubeconfig): a SelfSubjectReview
-with its token, against its APISERVER, with its CA. `readback.parse` reads any output
+with its token, against its APISERVER, with its CA. The file is evidence, not
+configuration: `read_file` reads it as every input is read (files.read_input),
+readback.parse refuses a user that reaches out of it (tokenFile, client cert or
+key files, exec, auth-provider), and `own_ca` accepts a CA path only when it is
+the CA file the tool wrote beside it (NAME.ca.crt there, a regular file of yours). `readback.parse` reads any output
 of the tool (env, dotenv, kubeconfig, json; the format is detected), `claims` decodes
 the token's JWT payload without verifying it (only the server can), and `check`
 asks the server. The answer is one of:
@@ -24,9 +28,12 @@ import base64
 import binascii
 import json
 import logging
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from bootstrap.errors import (
@@ -87,6 +94,62 @@ def expiry(payload: Mapping[str, Any] | None, written: str | None) -> datetime |
     return None
 
 
+# --- reading FILE -------------------------------------------------------------------------
+
+
+def read_file(name: str) -> tuple[str, Path, str]:
+    """The text of `check FILE` (`-`: stdin), the directory its relative paths are
+    relative to, and its name for messages. Read as every input is (files.read_input:
+    a regular file, non-blocking, at most 16 MiB), else UsageError (exit 2)."""
+    from bootstrap.errors import UsageError
+    from bootstrap.inputs import MAX_INPUT_BYTES, read_input
+
+    if name == "-":
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        if len(data) > MAX_INPUT_BYTES:
+            raise UsageError(
+                "cannot read stdin: more than 16 MiB, not an output of bootstrap-token"
+            )
+        base, label = Path.cwd(), "stdin"
+    else:
+        path = Path(name).expanduser()
+        data = read_input(path, "", error=UsageError) or b""
+        base, label = path.absolute().parent, name
+    try:
+        return data.decode("utf-8"), base, label
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {label}: not UTF-8 text") from None
+
+
+def own_ca(creds: FileCredentials, base: Path) -> FileCredentials:
+    """`creds` with the CA file it names read in, if that is the CA file the tool
+    wrote beside FILE: `NAME.ca.crt` in FILE's directory (`base`), a regular file
+    (not a symlink) owned by the caller. Any other path is refused (UsageError):
+    the file would otherwise choose which local file is trusted as a CA."""
+    from bootstrap.errors import UsageError
+    from bootstrap.inputs import MAX_PEM_BYTES, read_input
+
+    if creds.ca_pem is not None or not creds.ca_file:
+        return replace(creds, ca_file=None)
+    path = Path(os.path.normpath(creds.ca_file))
+    if not path.name.endswith(".ca.crt") or not _same_directory(path.parent, base):
+        raise UsageError(
+            f"it names the CA file {path}, not one bootstrap-token wrote beside it "
+            f"(NAME.ca.crt in {base}): only credentials written inside the file are used"
+        )
+    pem = read_input(
+        path, "the CA file", limit=MAX_PEM_BYTES, error=UsageError, follow=False, own=True
+    )
+    return replace(creds, ca_pem=pem, ca_file=None)
+
+
+def _same_directory(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samestat(os.stat(a), os.stat(b))
+    except OSError:
+        return False
+
+
 # --- asking the server --------------------------------------------------------------------
 
 
@@ -144,8 +207,9 @@ def check(
         creds.server,
         Credentials(token=creds.token),
         Deadline(timeout),
+        # Never a path the file names: own_ca (check) or the kubeconfig (renew) set ca_pem.
         ca_data=creds.ca_pem,
-        ca_file=None if creds.ca_pem else creds.ca_file,
+        ca_file=None,
         insecure=creds.insecure,
         tls_server_name=creds.tls_server_name,
         proxy_url=creds.proxy_url,
@@ -314,7 +378,10 @@ def render_text(result: Result, name: str) -> str:
         fields.append(("last used", result.last_used))
     if result.reason:
         fields.append(("reason", result.reason))
-    lines += [f"  {key + ':':<11} {value}" for key, value in fields]
+    from bootstrap.sanitize import visible
+
+    lines[0] = visible(lines[0])
+    lines += [f"  {key + ':':<11} {visible(value)}" for key, value in fields]
     text = "\n".join(lines) + "\n"
     if result.can is not None:
         from bootstrap.steps import rules

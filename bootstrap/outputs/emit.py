@@ -14,6 +14,15 @@ Formats:
 
 Shell-ish formats (env, dotenv, github) may prefix every variable name
 (`--env-prefix`), so that several tokens can live in one environment.
+
+Lines: a value of a line-based format (env, dotenv, github) must stay on its
+line for every reader of that format: bash and POSIX sh (`\n`; a NUL ends a
+string), python-dotenv and docker compose (`\r` too), GitLab's dotenv report and
+the GitHub runner's env file parser (`\r`, `\n`), and our own reader (readback.py
+splits on `\n` only, as the shells do; `str.splitlines()` would also split on
+`\v`, `\f`, `\x1c`-`\x1e`, U+0085, U+2028 and U+2029). `line_safe` refuses all of
+these, NUL, and lone surrogates (not UTF-8), rather than escape them: no reader
+agrees on an escape.
 """
 
 from __future__ import annotations
@@ -62,6 +71,26 @@ class Issued:
     def entry_name(self) -> str:
         """The user and context name used in kubeconfig output."""
         return f"{self.namespace}/{self.service_account}@{self.cluster}"
+
+
+# Everything any reader of a line-based output splits a line on (see the docstring).
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_UNSAFE = re.compile("[\x00" + LINE_BREAKS + "\ud800-\udfff]")
+
+
+def line_safe(key: str, value: str, format_name: str) -> str:
+    """`value` unchanged if it stays one value on one line for every reader of
+    `format_name`; else OutputError (before anything is written)."""
+    found = _UNSAFE.search(value)
+    if found:
+        what = "a NUL" if found.group() == "\x00" else f"the line break U+{ord(found.group()):04X}"
+        if 0xD800 <= ord(found.group()) <= 0xDFFF:
+            what = "a lone surrogate (not UTF-8)"
+        raise OutputError(
+            f"{key} contains {what}, which {format_name} cannot carry on one line; "
+            "use --format json or kubeconfig"
+        )
+    return value
 
 
 def sh_quote(value: str) -> str:
@@ -129,7 +158,10 @@ def render_env(issued: Issued, cacert: Path | None, prefix: str = "") -> str:
         "# Use: source this file, then",
         f"#   {curl_command(issued, prefix)}",
     ]
-    lines += [f"export {k}={sh_quote(v)}" for k, v in variables(issued, cacert, prefix).items()]
+    lines += [
+        f"export {k}={sh_quote(line_safe(k, v, 'an env file'))}"
+        for k, v in variables(issued, cacert, prefix).items()
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -158,9 +190,7 @@ def render_dotenv(
         values[prefix + "CACERT_DATA"] = base64.b64encode(issued.ca_pem).decode("ascii")
     lines = []
     for key, value in values.items():
-        if "\n" in value or "\r" in value:
-            raise OutputError(f"{key} contains a line break, which dotenv cannot carry")
-        lines.append(f"{key}={value}")
+        lines.append(f"{key}={line_safe(key, value, 'dotenv')}")
     return "\n".join(lines) + "\n"
 
 
@@ -174,12 +204,14 @@ def render_github_outputs(issued: Issued, cacert: Path | None, prefix: str = "")
         "cacert": str(cacert) if cacert else "",
         "expires-at": issued.expires_at or "",
     }
-    return "".join(f"{prefix.lower()}{k}={v}\n" for k, v in outputs.items())
+    return "".join(
+        f"{prefix.lower()}{k}={line_safe(k, v, '$GITHUB_OUTPUT')}\n" for k, v in outputs.items()
+    )
 
 
 def github_mask(issued: Issued) -> str:
     """Registers the token as a secret with the runner, so it is masked in every log line."""
-    return f"::add-mask::{issued.token}\n"
+    return f"::add-mask::{line_safe('TOKEN', issued.token, 'a workflow command')}\n"
 
 
 # The Secret manifests of deliver.py, and their file extensions (named here so that a

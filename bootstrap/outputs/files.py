@@ -19,6 +19,13 @@ reached by walking its path one component at a time with directory descriptors
 - Writes are atomic: a temp file in the same directory, created O_CREAT|O_EXCL|
   O_NOFOLLOW with mode 0600 (never wider, not even for an instant), fsynced, then
   renamed over the target. A failed write leaves the previous file intact.
+- Every other file the tool reads (kubeconfigs, CA and token files, client
+  certificates and keys, `check FILE`, the in-cluster ServiceAccount files) goes
+  through `read_input`: regular files only (a FIFO, socket or device such as
+  /dev/zero is refused before it is opened, and checked again on the open file),
+  opened O_NONBLOCK|O_NOCTTY, at most `limit` bytes (so it cannot hang past
+  --timeout nor fill the memory); the caller names the error class, hence the exit
+  code (3 for the kubeconfig and what it names, 2 for `check FILE`).
 - A kubeconfig merge is done under client-go's lock, `FILE.lock` created
   O_CREAT|O_EXCL and removed afterwards, so bootstrap-token runs and kubectl
   config commands on the same file take turns.
@@ -26,7 +33,6 @@ reached by walking its path one component at a time with directory descriptors
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import time
@@ -36,8 +42,25 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.errors import OutputError
+from bootstrap.inputs import (  # the one reader of inputs, and what files.py shares with it
+    MAX_INPUT_BYTES,
+    MAX_PEM_BYTES,
+    MAX_TOKEN_BYTES,
+    read_input,
+)
+from bootstrap.inputs import (
+    kind as _kind,
+)
+from bootstrap.inputs import (
+    reason as _reason,
+)
+from bootstrap.inputs import (
+    size_text as _size,
+)
 from bootstrap.kube.kubeconfig import parse
 
+# The most read back of an existing output (--renew-before; a kubeconfig merged into).
+MAX_OUTPUT_BYTES = MAX_INPUT_BYTES
 MAX_LINKS = 40  # as the kernel's MAXSYMLINKS: more is a loop
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO swapped in after the checks returns at once instead of hanging.
@@ -45,14 +68,6 @@ _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _LOCK = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-
-_KINDS = {
-    stat.S_IFDIR: "a directory",
-    stat.S_IFIFO: "a FIFO (named pipe)",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-}
 
 
 def random_hex(nbytes: int) -> str:
@@ -178,13 +193,6 @@ def _check_trusted(link: Path, info: os.stat_result, dir_fd: int, path: Path) ->
     )
 
 
-def _kind(mode: int) -> str | None:
-    """None for a regular file; else what it is, for the message."""
-    if stat.S_ISREG(mode):
-        return None
-    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
-
-
 def _existing(dir_fd: int, name: str, path: Path, verb: str = "write") -> os.stat_result | None:
     """The regular file `name` in `dir_fd`, None when absent; anything else is refused."""
     try:
@@ -229,11 +237,16 @@ def check_readable(path: Path) -> None:
 # --- reading back ---------------------------------------------------------------------
 
 
-def read_bytes(path: Path) -> bytes | None:
-    """The content of the regular file `path`, or None when it does not exist."""
+def read_bytes(path: Path, *, trusted_owner: bool = False) -> bytes | None:
+    """The content of the regular file `path` (at most MAX_OUTPUT_BYTES), or None when
+    it does not exist. `trusted_owner`: a file owned by anyone but the user running the
+    tool or root is refused (exit 9) before it is opened, as a planted symlink is."""
     with _parent(path) as (dir_fd, name):
-        if _existing(dir_fd, name, path, "read") is None:
+        info = _existing(dir_fd, name, path, "read")
+        if info is None:
             return None
+        if trusted_owner:
+            _check_owner(info, path)
         try:
             fd = os.open(name, _READ, dir_fd=dir_fd)
         except FileNotFoundError:
@@ -241,17 +254,39 @@ def read_bytes(path: Path) -> bytes | None:
         except OSError as e:
             raise OutputError(f"cannot read {path}: {_reason(e)}") from None
         try:
-            kind = _kind(os.fstat(fd).st_mode)
+            opened = os.fstat(fd)
+            kind = _kind(opened.st_mode)
             if kind:
                 raise OutputError(f"cannot read {path}: it is {kind}, not a regular file")
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
+            if trusted_owner:
+                _check_owner(opened, path)
+            chunks, size = [], 0
+            while size <= MAX_OUTPUT_BYTES and (
+                chunk := os.read(fd, min(1 << 20, MAX_OUTPUT_BYTES + 1 - size))
+            ):
                 chunks.append(chunk)
+                size += len(chunk)
+            if size > MAX_OUTPUT_BYTES:
+                raise OutputError(
+                    f"cannot read {path}: it is larger than {_size(MAX_OUTPUT_BYTES)}, "
+                    "not an output of bootstrap-token"
+                )
             return b"".join(chunks)
         except OSError as e:
             raise OutputError(f"cannot read {path}: {_reason(e)}") from None
         finally:
             os.close(fd)
+
+
+def _check_owner(info: os.stat_result, path: Path) -> None:
+    euid = os.geteuid()
+    if info.st_uid in (euid, 0):
+        return
+    raise OutputError(
+        f"refusing to use {path}: it is owned by uid {info.st_uid}, not by you (uid {euid}); "
+        "another user may have planted it to be kept and sourced: remove it or choose "
+        "another --out"
+    )
 
 
 def read_existing_kubeconfig(path: Path) -> Mapping[str, Any] | None:
@@ -406,22 +441,8 @@ def _unlock(dir_fd: int, name: str, mark: bytes) -> None:
             os.unlink(name, dir_fd=dir_fd)
 
 
-def _reason(error: OSError) -> str:
-    reasons = {
-        errno.ENOENT: "the directory does not exist",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "permission denied",
-        errno.EROFS: "the file system is read-only",
-        errno.ENOSPC: "no space left on the device",
-        errno.EDQUOT: "disk quota exceeded",
-        errno.EFBIG: "file too large for the device or the size limit",
-        errno.EISDIR: "it is a directory",
-        errno.ENOTDIR: "a parent is not a directory",
-        errno.ELOOP: "it is a symlink",
-        errno.ENXIO: "it is a FIFO without a reader",
-    }
-    return reasons.get(error.errno or 0, error.strerror or type(error).__name__)
-
-
 def write_failure(path: Path, error: OSError) -> str:
     return f"cannot write {path}: {_reason(error)}; nothing was changed there"
+
+
+__all__ = ["MAX_INPUT_BYTES", "MAX_PEM_BYTES", "MAX_TOKEN_BYTES", "read_input"]

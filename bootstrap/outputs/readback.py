@@ -2,8 +2,21 @@
 and kubeconfig Secret manifests of deliver.py (detected).
 
 Pure: text in, `FileCredentials` out (`check` and `issue --renew-before` use it). A
-relative path in the file (CACERT, a kubeconfig's certificate-authority or tokenFile)
-is relative to the file's directory. Errors never quote the file's content.
+relative path in the file (CACERT, a kubeconfig's certificate-authority) is relative
+to the file's directory. Errors never quote the file's content.
+
+A file read back is evidence, not configuration:
+- Only credentials written inside the file are taken. A kubeconfig user that
+  refers to anything outside it (tokenFile, client-certificate, client-key) or
+  would run something (exec, auth-provider) is refused (UsageError) before any
+  connection; a plugin is never run. A CA *path* (CACERT, cacert_path,
+  certificate-authority) is returned as `ca_file` for the caller to vet:
+  `check` accepts only the CA file the tool writes beside its output.
+- A line is what bash takes for one: text up to `\n` (`str.splitlines()` would also
+  break at U+2028, `\x1c` and others, so a value could smuggle a line that only
+  this reader sees); the writers refuse every such character (emit.line_safe).
+- `foreign` says whether a file has anything the tool does not write (an unknown
+  line, header or key): `--renew-before` renews such a file instead of keeping it.
 """
 
 from __future__ import annotations
@@ -46,13 +59,21 @@ class FileCredentials:
 # --- reading the file (pure) ------------------------------------------------------------
 
 
+def split_lines(text: str) -> list[str]:
+    """The lines of `text` as bash and POSIX sh see them: split at `\n` only."""
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
 def detect(text: str) -> str:
     """The format of an output of the tool: json, env, dotenv or kubeconfig."""
     stripped = text.lstrip()
     if stripped.startswith("{"):
         return "json"
     lines = [
-        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+        line for line in split_lines(text) if line.strip() and not line.lstrip().startswith("#")
     ]
     if lines and all(_ASSIGNMENT.match(line) for line in lines):
         return "env" if any(line.lstrip().startswith("export ") for line in lines) else "dotenv"
@@ -79,7 +100,7 @@ def parse(
 
 def _from_variables(text: str, base: Path, kind: str, prefix: str | None) -> FileCredentials:
     values: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(split_lines(text), 1):
         match = _ASSIGNMENT.match(line)
         if not match:
             continue
@@ -151,6 +172,16 @@ def _from_json(text: str, base: Path) -> FileCredentials:
     )
 
 
+# A user's fields that reach out of the file, and what they would do.
+_OUTSIDE = {
+    "tokenFile": "takes its token from another file",
+    "client-certificate": "takes its client certificate from another file",
+    "client-key": "takes its client key from another file",
+    "exec": "runs a credential plugin",
+    "auth-provider": "runs an auth provider",
+}
+
+
 def _from_kubeconfig(text: str, base: Path, context: str | None) -> FileCredentials:
     from bootstrap.kube.kubeconfig import Kubeconfig, data_field
     from bootstrap.kube.kubeconfig import parse as parse_kubeconfig
@@ -173,12 +204,14 @@ def _from_kubeconfig(text: str, base: Path, context: str | None) -> FileCredenti
     user = config.users.get(str(entry.get("user")))
     if cluster is None or user is None:
         raise UsageError(f"context {name!r} names a cluster or user the file does not define")
+    outside = [key for key in _OUTSIDE if user.get(key)]
+    if outside:
+        raise UsageError(
+            f"the user of context {name!r} {_OUTSIDE[outside[0]]} "
+            f"(users[].user.{outside[0]}): only credentials written inside the file are "
+            "used, and nothing it names is read or run"
+        )
     token = user.get("token")
-    if not token and user.get("tokenFile"):
-        try:
-            token = Path(str(user["tokenFile"])).read_text().strip()
-        except OSError as e:
-            raise UsageError(f"cannot read tokenFile {user['tokenFile']}: {e.strerror}") from None
     server = cluster.get("server")
     if not isinstance(token, str) or not token or not isinstance(server, str):
         raise UsageError(f"context {name!r} has no server or no token user")
@@ -252,3 +285,124 @@ def _secret_values(document: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(string_data, dict):
         values.update({str(k): str(v) for k, v in string_data.items()})
     return values
+
+
+# --- did the tool write this file? ------------------------------------------------------
+
+# The variables of env and dotenv outputs (emit.variables), after the --env-prefix.
+VARIABLES = (
+    "APISERVER",
+    "TOKEN",
+    "CACERT",
+    "NAMESPACE",
+    "EXPIRES_AT",
+    "TLS_SERVER_NAME",
+    "CURL_CONNECT_TO",
+    "CURL_APISERVER",
+    "HTTPS_PROXY",
+)
+_ENV_HEADER = ("# bootstrap-token: ", "# Use: source this file, then", "#   curl ")
+_CLUSTER_KEYS = {
+    "server",
+    "certificate-authority-data",
+    "insecure-skip-tls-verify",
+    "tls-server-name",
+    "proxy-url",
+}
+
+
+def foreign(text: str, prefix: str = "", context: str | None = None) -> str | None:
+    """What in `text` the tool would not have written (None: nothing). An env file
+    must be our header and `export NAME='value'` lines of our variables, each quoted
+    as we quote; a dotenv file our `NAME=value` lines; a JSON file our keys; in a
+    kubeconfig, our `context` and its user and cluster only the fields we write."""
+    kind = detect(text)
+    if kind == "json":
+        return _foreign_json(text)
+    if kind == "kubeconfig":
+        return _foreign_kubeconfig(text, context)
+    names = {prefix + name for name in VARIABLES}
+    seen: set[str] = set()
+    lines = split_lines(text)
+    first = 1
+    if kind == "env":
+        # (Fewer than three lines fail too: an env file has an export line, no header.)
+        if not all(
+            line.startswith(head) if head.endswith(" ") else line == head
+            for line, head in zip(lines, _ENV_HEADER, strict=False)
+        ):
+            return "its header is not bootstrap-token's"
+        lines, first = lines[3:], 4
+    for number, line in enumerate(lines, first):
+        match = _ASSIGNMENT.match(line)
+        if not match or match.group(1) not in names or match.group(1) in seen:
+            return f"an unknown line ({kind} line {number})"
+        name, raw = match.groups()
+        seen.add(name)
+        if kind == "env" and line != f"export {name}={_requote(raw)}":
+            return f"a line bootstrap-token does not write ({kind} line {number})"
+    return None
+
+
+def _requote(raw: str) -> str | None:
+    """`raw` parsed as one shell word and quoted again as emit.sh_quote does."""
+    from bootstrap.outputs.emit import sh_quote
+
+    try:
+        words = shlex.split(raw, comments=False, posix=True)
+    except ValueError:
+        return None
+    return sh_quote(words[0]) if len(words) == 1 else None
+
+
+def _foreign_json(text: str) -> str | None:
+    from bootstrap.outputs.emit import JSON_API_VERSION, Issued, json_document
+
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return "JSON that does not parse"
+    sample = Issued("c", "https://x", "ns", "sa", "s", "t", None, "id")
+    known = set(json_document(sample, None))
+    if not isinstance(document, dict) or document.get("apiVersion") != JSON_API_VERSION:
+        return "JSON without bootstrap-token's apiVersion"
+    unknown = sorted(set(document) - known)
+    return f"an unknown JSON key {unknown[0]!r}" if unknown else None
+
+
+def _foreign_kubeconfig(text: str, context: str | None) -> str | None:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return "YAML that does not parse"
+    if not isinstance(document, dict) or context is None:
+        return (
+            None
+            if isinstance(document, dict) and document.get("kind") == "Secret"
+            else ("no context of bootstrap-token's")
+        )
+
+    def body(section: str, key: str, name: object) -> dict[str, object] | None:
+        for entry in document.get(section) or []:
+            if isinstance(entry, dict) and entry.get("name") == name:
+                inner = entry.get(key)
+                return inner if isinstance(inner, dict) else None
+        return None
+
+    ctx = body("contexts", "context", context)
+    if ctx is None:
+        return f"no context {context!r}"
+    user = body("users", "user", ctx.get("user"))
+    cluster = body("clusters", "cluster", ctx.get("cluster"))
+    checks = (
+        ("context", ctx, {"cluster", "user", "namespace"}),
+        ("user", user, {"token"}),
+        ("cluster", cluster, _CLUSTER_KEYS),
+    )
+    for what, entry, allowed in checks:
+        if entry is None:
+            return f"no {what} for context {context!r}"
+        unknown = sorted(set(entry) - allowed)
+        if unknown:
+            return f"a field bootstrap-token does not write ({what} {unknown[0]!r})"
+    return None

@@ -1,11 +1,20 @@
 """`issue --renew-before DURATION`: keep a still-good output file, renew the others.
 
 Cheap and idempotent from cron: when the output file exists, `decide` checks it
-with its own credentials only (`check.py`: one SelfSubjectReview with the file's
-token, no request with the admin credentials). The file is kept, byte for byte,
-when its token works, is the expected ServiceAccount's, of the asked --mode, on
-the same API server, and does not expire within DURATION (a Secret token never
-does). Otherwise the token is issued anew and the file rewritten; a Secret token
+with its own token only (`check.py`: one SelfSubjectReview with the file's token,
+no request with the admin credentials). The file is kept, byte for byte, when its
+token works, is the expected ServiceAccount's, of the asked --mode, on the same API
+server, and does not expire within DURATION (a Secret token never does).
+
+The file is evidence, not configuration (someone else may have planted it in a
+shared directory, to be kept and sourced):
+- an existing output that is not a regular file owned by the caller (or root) is
+  refused before anything is read from it (OutputError, exit 9, as a planted
+  symlink is);
+- the token is checked against the kubeconfig's server, with the kubeconfig's CA,
+  tls-server-name and proxy: never an endpoint, CA or proxy named only by the file;
+- a file with anything the tool does not write (readback.foreign: an unknown line,
+  header or key) is renewed, never kept. Otherwise the token is issued anew and the file rewritten; a Secret token
 the server rejected (revoked) is replaced under a fresh Secret name, as `rotate`
 does, so that re-creating the deleted Secret cannot bring the revoked token back.
 """
@@ -34,30 +43,35 @@ class Decision:
     fresh: bool = False  # issue under a fresh Secret name (the old token was revoked)
 
 
-def decide(options: Options, server: str, cwd: Path, window: int) -> Decision:
+def decide(options: Options, server: str, cwd: Path, window: int, target: Target) -> Decision:
     """Whether the output of `options` can stay as it is for `window` more seconds.
-    `server` is the APISERVER the outputs would carry."""
+    `server` is the APISERVER the outputs would carry; `target` the kubeconfig's
+    cluster, whose server, CA, tls-server-name and proxy the check uses."""
     out = output_path(options, cwd)
     if out is None:
         raise UsageError("--renew-before needs an output file (not --out - nor --format github)")
-    data = files.read_bytes(out)
+    data = files.read_bytes(out, trusted_owner=True)
     if data is None:
         return Decision(False, f"{out} does not exist yet")
     context = f"{options.namespace}/{options.service_account}@{options.cluster}"
+    kube_context = context if options.format == "kubeconfig" else None
     try:
+        text = data.decode("utf-8")
         creds = readback.parse(
-            data.decode("utf-8"),
-            out.parent,
-            context=context if options.format == "kubeconfig" else None,
-            prefix=options.variable_prefix,
+            text, out.parent, context=kube_context, prefix=options.variable_prefix
         )
     except (BootstrapError, UnicodeDecodeError) as e:
         return Decision(False, f"{out} cannot be read back ({e})")
+    unknown = readback.foreign(text, options.variable_prefix or "", kube_context)
+    if unknown:
+        return Decision(False, f"{out} has {unknown}: not as bootstrap-token wrote it")
     mode = check.token_kind(check.claims(creds.token))
     if creds.server.rstrip("/") != server.rstrip("/"):
         return Decision(False, f"{out} is for {creds.server}, not {server}")
     if mode != options.mode:
         return Decision(False, f"{out} holds a {mode} token, not a {options.mode} one")
+    # Where and how to ask: the kubeconfig's, never what the file names.
+    creds = _kubeconfig_endpoint(creds, options, target)
     try:
         result = check.check(
             creds, expires_within=window, timeout=options.timeout, want_last_used=False
@@ -81,6 +95,26 @@ def decide(options: Options, server: str, cwd: Path, window: int) -> Decision:
     )
 
 
+def _kubeconfig_endpoint(
+    creds: readback.FileCredentials, options: Options, target: Target
+) -> readback.FileCredentials:
+    """The file's token, to be checked where the kubeconfig says (its server, CA,
+    TLS name and proxy; $HTTPS_PROXY as for any request when it names none)."""
+    from dataclasses import replace
+
+    from bootstrap.steps.connect import kubeconfig_ca, skips_tls_verification
+
+    return replace(
+        creds,
+        server=options.server or target.server,
+        ca_pem=kubeconfig_ca(target),
+        ca_file=None,
+        insecure=skips_tls_verification(options, target),
+        tls_server_name=target.tls_server_name,
+        proxy_url=target.proxy_url,
+    )
+
+
 def renew_or_keep(options: Options, target: Target, cwd: Path, window: str) -> tuple[Options, str]:
     """For cli: (the options to issue with, "" ) or (options, why the file is kept)."""
     from dataclasses import replace
@@ -88,7 +122,7 @@ def renew_or_keep(options: Options, target: Target, cwd: Path, window: str) -> t
     from bootstrap.steps.tokenrequest import parse_duration
 
     seconds = parse_duration(window, "--renew-before", minimum=0)
-    decision = decide(options, options.emit_server or target.server, cwd, seconds)
+    decision = decide(options, options.emit_server or target.server, cwd, seconds, target)
     if decision.keep:
         return options, decision.message
     log.log(NOTICE, "renewing: %s", decision.message)  # why, e.g. revoked: worth a line

@@ -130,8 +130,7 @@ def kubeconfig_ca(target: Target) -> bytes | None:
     if target.ca_data:
         return target.ca_data
     if target.ca_file:
-        try:
-            return Path(target.ca_file).read_bytes()
-        except OSError as e:
-            raise ConfigError(f"cannot read the cluster's CA file {target.ca_file}: {e}") from e
+        from bootstrap.inputs import MAX_PEM_BYTES, read_input
+
+        return read_input(target.ca_file, "the cluster's CA file", limit=MAX_PEM_BYTES)
     return None

@@ -272,6 +272,13 @@ COLUMNS = ("NAMESPACE", "SERVICE ACCOUNT", "SECRET", "CREATED", "LAST USED", "RO
 
 
 def _cells(row: Row) -> dict[str, str]:
+    """The table's cells, foreign text (names, annotations, roles) made visible."""
+    from bootstrap.sanitize import visible
+
+    return {k: visible(v) for k, v in _raw_cells(row).items()}
+
+
+def _raw_cells(row: Row) -> dict[str, str]:
     account = row.service_account or "<none>"
     if row.service_account and not row.service_account_exists:
         account += " (missing)"

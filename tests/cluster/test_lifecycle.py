@@ -343,10 +343,12 @@ def test_check_an_expired_token_exits_12_and_a_forged_one_11(
         {**claims, "exp": int(time.time()) - 3600, "kubernetes.io": {"namespace": "x"}}
     )
     never = forged(claims)
+    # check trusts only the CA file written beside the file (NAME.ca.crt, ours).
+    (tmp_path / "dev.ca.crt").write_bytes(dev_cluster.ca_file.read_bytes())
     for name, token in (("expired.env", expired), ("forged.env", never)):
         (tmp_path / name).write_text(
             f"export APISERVER='{dev_cluster.server}'\nexport TOKEN='{token}'\n"
-            f"export CACERT='{dev_cluster.ca_file}'\n"
+            "export CACERT='dev.ca.crt'\n"
         )
     result = check("expired.env", cwd=tmp_path)
     assert result.returncode == 12
@@ -359,7 +361,7 @@ def test_check_an_expired_token_exits_12_and_a_forged_one_11(
 def test_check_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     result = check("nothing.env", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.error_lines == ["error: cannot read nothing.env: No such file or directory"]
+    assert result.error_lines == ["error: cannot read nothing.env: it does not exist"]
 
 
 # --- issue --renew-before ------------------------------------------------------------

@@ -19,6 +19,7 @@ LAYERS = {
     "bootstrap.redact": 0,
     "bootstrap.sanitize": 0,
     "bootstrap.console": 0,
+    "bootstrap.inputs": 0,
     "bootstrap.kube": 1,
     "bootstrap.steps": 2,
     "bootstrap.outputs": 3,

@@ -676,7 +676,10 @@ def test_symlink_loop_in_a_kubeconfig_path_is_not_an_internal_error(tmp_path: Pa
 def test_unreadable_kubeconfig_names_the_reason(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         Kubeconfig.from_files([tmp_path])
-    assert str(caught.value) == f"cannot read kubeconfig {tmp_path}: is a directory"
+    assert (
+        str(caught.value)
+        == f"cannot read kubeconfig {tmp_path}: it is a directory, not a regular file"
+    )
     binary = tmp_path / "binary"
     binary.write_bytes(b"clusters: \xff\n")
     with pytest.raises(ConfigError) as caught:

@@ -138,6 +138,11 @@ def test_sourcing_env_with_hostile_values(shell: str, tmp_path: Path) -> None:
         issued = replace(ISSUED, server=value, token=other, namespace=value + other)
         cacert = Path("/tmp") / (other + "-ca.crt")
         script = tmp_path / f"{i}.env"
+        if "\n" in value + other or "\r" in value + other:
+            # A line break is refused: our own reader (and dotenv readers) split there.
+            with pytest.raises(OutputError, match=r"contains the line break U\+000[AD]"):
+                render_env(issued, cacert)
+            continue
         script.write_text(render_env(issued, cacert))
         exported = source_and_dump(shell, script, work)
         got = {k: exported.get(k) for k in VARS}
@@ -305,7 +310,7 @@ def test_render_dotenv_refuses_line_breaks(field: str, line_break: str) -> None:
 
 
 def test_render_dotenv_refuses_a_cacert_path_with_a_line_break() -> None:
-    with pytest.raises(OutputError, match="CACERT contains a line break"):
+    with pytest.raises(OutputError, match="CACERT contains the line break U\\+000A"):
         render_dotenv(ISSUED, Path("/tmp/a\nb.ca.crt"))
 
 
