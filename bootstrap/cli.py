@@ -237,6 +237,11 @@ def _output_options(function: F) -> F:
                 help="Bind a request-mode token to this existing Secret: deleting it revokes the token early.",
             ),
             click.option(
+                "--ttl",
+                metavar="DURATION",
+                help="Lease: everything this run creates expires after DURATION (e.g. 2h, 1d), then `sweep` deletes it; request-mode tokens live at most as long.",
+            ),
+            click.option(
                 "--role",
                 "roles",
                 multiple=True,
@@ -404,9 +409,11 @@ def _boundary(flags: dict[str, Any], job: Callable[[], int]) -> None:
 def _add_commands() -> None:
     from bootstrap.cmd_check import check_command
     from bootstrap.cmd_list import list_command
+    from bootstrap.cmd_sweep import sweep_command
 
     command.add_command(list_command)
     command.add_command(check_command)
+    command.add_command(sweep_command)
 
 
 _add_commands()

@@ -29,7 +29,7 @@ from typing import Any
 
 import tenacity
 
-from bootstrap import proxies, transport
+from bootstrap import killpoint, proxies, transport
 from bootstrap.credentials import Credentials, Deadline
 from bootstrap.errors import (
     ApiError,
@@ -181,6 +181,7 @@ class Api:
                 f"{e}; it has not answered once in this run, so bootstrap-token gave up after "
                 f"{NEVER_REACHED_GRACE:.0f} s"
             ) from None
+        killpoint.reached("request")  # tests only: SIGKILL between two requests
         return result
 
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:

@@ -30,7 +30,13 @@ from typing import Any
 from urllib.parse import quote
 
 from bootstrap.errors import AuthError
-from bootstrap.manifests import SA_NAME_ANNOTATION, TOKEN_SECRET_TYPE, is_managed, segment
+from bootstrap.manifests import (
+    SA_NAME_ANNOTATION,
+    TOKEN_SECRET_TYPE,
+    is_managed,
+    lease_of,
+    segment,
+)
 
 log = logging.getLogger("bootstrap")
 
@@ -49,13 +55,16 @@ class Row:
     namespace: str
     service_account: str | None
     secret: str | None
-    managed: bool  # the Secret (or, without a Secret, the ServiceAccount) is labelled ours
+    managed: bool  # the Secret (else the ServiceAccount, else a binding of it) is labelled ours
     created: str | None  # the Secret's (else the ServiceAccount's) creationTimestamp
     last_used: str | None
     invalid_since: str | None
     referenced: bool | None  # listed in the ServiceAccount's `secrets`; None: no such SA
     service_account_exists: bool
     roles: tuple[str, ...]
+    # The lease (--ttl) of the row's object: the Secret's, else the ServiceAccount's, else
+    # the earliest of its bindings'; None: no lease, it stays until revoked.
+    lease: str | None = None
 
 
 def _meta(body: Body) -> Mapping[str, Any]:
@@ -108,7 +117,18 @@ def rows(
     Secret too; a managed ServiceAccount without any listed token Secret gets a row
     of its own (secret None)."""
     accounts = {_key(sa): sa for sa in service_accounts}
+    bindings, cluster_bindings = list(bindings), list(cluster_bindings)
     roles = roles_of(bindings, cluster_bindings)
+    # Accounts that only a binding of ours names (a run killed after binding a
+    # pre-existing account, before its Secret): listed too, nothing of ours is invisible.
+    ours_bound: dict[tuple[str, str], list[str]] = {}
+    for binding in [*bindings, *cluster_bindings]:
+        if not is_managed(dict(binding)):
+            continue
+        for key in roles_of([binding], []):
+            ours_bound.setdefault(key, [])
+            if lease_of(binding):
+                ours_bound[key].append(str(lease_of(binding)))
     result: list[Row] = []
     with_secret: set[tuple[str, str]] = set()
     for secret in secrets:
@@ -141,11 +161,18 @@ def rows(
                 referenced=referenced,
                 service_account_exists=account is not None,
                 roles=tuple(roles.get((ns, owner or ""), ())),
+                lease=lease_of(secret),
             )
         )
     for (ns, name), account in accounts.items():
-        if (ns, name) in with_secret or not is_managed(dict(account)):
+        if (ns, name) in with_secret:
             continue
+        managed_account = is_managed(dict(account))
+        if not managed_account and (ns, name) not in ours_bound:
+            continue
+        lease = lease_of(account) if managed_account else None
+        if not managed_account and ours_bound[ns, name]:
+            lease = min(ours_bound[ns, name])
         result.append(
             Row(
                 cluster=cluster,
@@ -159,6 +186,7 @@ def rows(
                 referenced=None,
                 service_account_exists=True,
                 roles=tuple(roles.get((ns, name), ())),
+                lease=lease,
             )
         )
     result.sort(key=lambda r: (r.cluster, r.namespace, r.service_account or "", r.secret or ""))
@@ -243,6 +271,7 @@ _COLUMNS = (
     "LAST-USED",
     "INVALID-SINCE",
     "IN-SA-SECRETS",
+    "LEASE",
     "ROLES",
 )
 
@@ -262,6 +291,7 @@ def _cells(row: Row) -> tuple[str, ...]:
         row.last_used or ("-" if row.secret else "n/a"),
         row.invalid_since or "-",
         referenced,
+        row.lease or "-",
         ",".join(row.roles) or "-",
     )
 

@@ -59,7 +59,20 @@ def options_for(flags: dict[str, Any], cluster: str, service_account: str = "def
         in_cluster=bool(flags.get("in_cluster")),
         apply_to=flags.get("apply_to"),
         delivery_name=flags.get("delivery_name"),
+        ttl=_ttl(flags.get("ttl")),
     ).validate()
+
+
+def _ttl(text: str | None) -> int | None:
+    """--ttl DURATION in seconds (None: no lease)."""
+    if text is None:
+        return None
+    from bootstrap.tokenrequest import parse_duration
+
+    seconds = parse_duration(text, "--ttl", minimum=0)
+    if seconds < 1:
+        raise UsageError(f"--ttl {text!r} must be at least 1s")
+    return seconds
 
 
 def jobs_of(flags: dict[str, Any]) -> list[tuple[str, str]]:
@@ -275,6 +288,11 @@ def _dry_run(flags: dict[str, Any], jobs: list[tuple[str, str]], rotate: bool) -
         target = run.load_target(options, environ, home)
         plan = Plan(dry_run=True)
         admin = run.admin_api(options, target, Deadline(options.timeout))
+        lease = None
+        if options.ttl is not None:
+            from bootstrap.sweep import lease_until
+
+            lease = lease_until(options.ttl)
         body = apply(
             admin,
             options.namespace,
@@ -284,6 +302,7 @@ def _dry_run(flags: dict[str, Any], jobs: list[tuple[str, str]], rotate: bool) -
             options.cluster_roles,
             fresh=rotate,
             plan=plan,
+            lease=lease,
         )
         if rotate and body is not None:
             keep = body["metadata"]["name"]

@@ -59,6 +59,7 @@ class Options:
     in_cluster: bool = False  # the Pod's ServiceAccount, not a kubeconfig (see incluster.py)
     apply_to: str | None = None  # CONTEXT/NAMESPACE: apply the Secret formats there (deliver.py)
     delivery_name: str | None = None  # --secret-name: name of the delivered Secret
+    ttl: int | None = None  # --ttl seconds: a lease on every object the run creates (sweep.py)
 
     @property
     def secret_name(self) -> str | None:
@@ -88,6 +89,11 @@ class Options:
             if self.mode != "request":
                 raise UsageError("--bound-secret needs --mode request")
             validate_name(self.bound_secret, "--bound-secret", subdomain=True)
+        if self.ttl is not None and self.mode == "request" and self.ttl < 600:
+            raise UsageError(
+                f"--ttl {self.ttl}s is shorter than the shortest request-mode token (10m): "
+                "use --ttl 10m or more with --mode request"
+            )
         _ = self.variable_prefix  # validates --env-prefix
         deliver.validate(self)
         return self
@@ -267,8 +273,21 @@ def issue(
     admin = admin_api(options, target, deadline)
     timings.mark("connect")
     ns, sa, secret = options.namespace, options.service_account, options.secret_name
+    lease = None
+    if options.ttl is not None:
+        from bootstrap.sweep import lease_until
+
+        lease = lease_until(options.ttl)
+        log.info("--ttl: what this run creates expires at %s (then sweep deletes it)", lease)
     secret_body = apply(
-        admin, ns, sa, secret, options.roles, options.cluster_roles, fresh=options.rotate
+        admin,
+        ns,
+        sa,
+        secret,
+        options.roles,
+        options.cluster_roles,
+        fresh=options.rotate,
+        lease=lease,
     )
     timings.mark("apply")
     expires_at = None
@@ -278,7 +297,7 @@ def issue(
             admin,
             ns,
             sa,
-            options.duration,
+            options.duration if options.ttl is None else min(options.duration, options.ttl),
             options.audiences,
             kubeconfig_ca,
             options.bound_secret,

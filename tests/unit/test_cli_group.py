@@ -88,7 +88,14 @@ def test_help_lists_the_commands_one_line_each() -> None:
     out = result.stdout
     assert out.startswith("Usage: bootstrap-token [COMMAND] [FLAGS]...\n")
     commands = out[out.index("Commands:\n") :].split("\n\n")[0].splitlines()[1:]
-    assert [line.split()[0] for line in commands] == ["check", "issue", "list", "revoke", "rotate"]
+    assert [line.split()[0] for line in commands] == [
+        "check",
+        "issue",
+        "list",
+        "revoke",
+        "rotate",
+        "sweep",
+    ]
     assert commands[1].split(None, 1)[1] == (
         "Issue a working, verified API token for cluster NAME of your kubeconfig."
     )
@@ -123,7 +130,7 @@ def test_a_bare_word_is_not_taken_for_a_cluster() -> None:
     result = tool("prod")
     assert result.returncode == 2
     assert one_error_line(result) == (
-        "error: unknown command 'prod' (commands: check, issue, list, revoke, rotate); "
+        "error: unknown command 'prod' (commands: check, issue, list, revoke, rotate, sweep); "
         "to name a cluster use --cluster prod"
     )
 
@@ -292,6 +299,7 @@ def test_completion_of_commands_contexts_clusters_and_formats(kubeconfig: Path) 
         ("plain", "list"),
         ("plain", "revoke"),
         ("plain", "rotate"),
+        ("plain", "sweep"),
     ]
     assert complete("bootstrap-token re", kubeconfig) == [("plain", "revoke")]
     assert complete("bootstrap-token --context ", kubeconfig) == [
