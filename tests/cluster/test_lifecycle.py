@@ -155,6 +155,7 @@ def test_list_shows_managed_tokens_with_last_used_and_roles_and_unmanaged_only_o
         "LAST-USED",
         "INVALID-SINCE",
         "IN-SA-SECRETS",
+        "LEASE",
         "ROLES",
     ]
     assert "hand-token" not in table.stdout
@@ -165,6 +166,7 @@ def test_list_shows_managed_tokens_with_last_used_and_roles_and_unmanaged_only_o
         today(),
         "-",
         "no",
+        "-",
         "Role/cm-reader,cluster:ClusterRole/view",
     ]
 
