@@ -123,6 +123,12 @@ def test_ttl_stamps_one_lease_on_everything_the_run_creates(
     table = dev_tool("list")
     assert table.stdout.splitlines()[0].split()[-2:] == ["LEASE", "ROLES"]
     assert lease in table.stdout.splitlines()[1].split()
+    # A dry run shows the lease on what it would create.
+    dry = dev_tool("--service-account", "next", "--ttl", "2h", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    planned = [d for d in yaml.safe_load_all(dry.stdout) if d]
+    assert [d["kind"] for d in planned] == ["ServiceAccount", "Secret"]
+    assert all(re.fullmatch(r"\d{4}-.*Z", annotations(d)[LEASE]) for d in planned)
 
 
 def test_ttl_never_leases_what_existed_before_and_sweep_keeps_it(
