@@ -67,12 +67,9 @@ def _ttl(text: str | None) -> int | None:
     """--ttl DURATION in seconds (None: no lease)."""
     if text is None:
         return None
-    from bootstrap.tokenrequest import parse_duration
+    from bootstrap.sweep import parse_ttl
 
-    seconds = parse_duration(text, "--ttl", minimum=0)
-    if seconds < 1:
-        raise UsageError(f"--ttl {text!r} must be at least 1s")
-    return seconds
+    return parse_ttl(text)
 
 
 def jobs_of(flags: dict[str, Any]) -> list[tuple[str, str]]:

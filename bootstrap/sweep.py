@@ -56,6 +56,17 @@ def lease_until(seconds: int, now: datetime | None = None) -> str:
     return end.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_ttl(text: str) -> int:
+    """--ttl DURATION ("90s", "30m", "2h", "7d") in seconds, at least 1."""
+    from bootstrap.errors import UsageError
+    from bootstrap.tokenrequest import parse_duration
+
+    seconds = parse_duration(text, "--ttl", minimum=0)
+    if seconds < 1:
+        raise UsageError(f"--ttl {text!r} must be at least 1s")
+    return seconds
+
+
 def parse_lease(text: str) -> datetime | None:
     """A lease annotation as an aware UTC time; None when it is not RFC 3339 with a zone."""
     try:

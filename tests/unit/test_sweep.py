@@ -247,3 +247,15 @@ def test_usage_errors_of_sweep_and_ttl() -> None:
     ]:
         done = run_cli(*args)
         assert (done.returncode, done.stderr) == (2, message + "\n"), args
+
+
+def test_the_python_api_takes_a_ttl_and_checks_it_before_any_request() -> None:
+    import pytest
+
+    from bootstrap.api import issue_token
+    from bootstrap.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^--ttl '0s' must be at least 1s$"):
+        issue_token("nowhere", ttl="0s", environ={"KUBECONFIG": "/nonexistent"})
+    with pytest.raises(UsageError, match="shorter than the shortest request-mode token"):
+        issue_token("nowhere", ttl=60, mode="request", environ={"KUBECONFIG": "/nonexistent"})
