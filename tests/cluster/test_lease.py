@@ -641,3 +641,25 @@ def test_a_run_killed_at_any_point_leaves_nothing_invisible(
         left = [(k, o["metadata"]["name"]) for k, o in labelled(admin, namespace)]
         assert left == [], (point, left)
     assert killed >= 14  # a dozen requests and more, and the two files
+
+
+def test_the_bootstrapper_role_issues_with_a_ttl_and_sweeps_its_namespace(
+    admin: Admin, dev_cluster: DevCluster, namespace: str, tmp_path: Path
+) -> None:
+    """manifests/deploy/bootstrapper-clusterrole.yaml bound in one namespace: issue
+    --ttl and sweep -n there (cluster-wide bindings out of reach: an info line)."""
+    from tests.cluster.pod import apply_roles
+
+    apply_roles(dev_cluster)
+    pod = make_pod(admin, dev_cluster, tmp_path, namespace)
+    issued = pod.run("--service-account", "app", "--ttl", "1s")
+    assert issued.returncode == 0, issued.stderr
+    lease = annotations(get(admin, f"/api/v1/namespaces/{namespace}/secrets/app-token"))[LEASE]
+    wait_past(lease)
+    swept = pod.run("sweep", "-n", namespace)
+    assert swept.returncode == 0, swept.stderr
+    assert swept.stdout.splitlines() == [
+        f"deleted Secret {namespace}/app-token (lease expired {lease})",
+        f"deleted ServiceAccount {namespace}/app (lease expired {lease})",
+    ]
+    assert "not allowed to list clusterrolebindings: they are not swept" in swept.stderr
