@@ -58,6 +58,12 @@ class IssuedToken(Mapping[str, Any]):
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
 
+def _parse_ttl(text: str) -> int:
+    from bootstrap.steps.sweep import parse_ttl
+
+    return parse_ttl(text)
+
+
 def issue_token(
     cluster: str | None = None,
     *,
@@ -78,11 +84,13 @@ def issue_token(
     insecure_skip_tls_verify: bool = False,
     environ: Mapping[str, str] | None = None,
     home: Path | None = None,
+    ttl: str | int | None = None,
 ) -> IssuedToken:
     """Issue (or reuse) a verified token, like `bootstrap-token issue` with the same flags.
 
     `cluster=None` uses the cluster of `context`, else of the kubeconfig's current
-    context. `duration` is text like the flag's ("30m") or seconds. `environ` and `home`
+    context. `duration` and `ttl` (--ttl: a lease on what is created) are text like the
+    flags' ("30m") or seconds. `environ` and `home`
     default to the process's (they locate the kubeconfig: $KUBECONFIG, ~/.kube/config).
     """
     from bootstrap import run
@@ -116,6 +124,7 @@ def issue_token(
         server=server,
         bound_secret=bound_secret,
         emit_server=emit_server,
+        ttl=ttl if isinstance(ttl, int) or ttl is None else _parse_ttl(ttl),
     ).validate()
     target = run.load_target(options, environ, home)
     issued = run.issue(options, target, run.Timings())

@@ -101,8 +101,21 @@ def issue(
     admin = admin_api(options, target, deadline)
     timings.mark("connect")
     ns, sa, secret = options.namespace, options.service_account, options.secret_name
+    lease = None
+    if options.ttl is not None:
+        from bootstrap.steps.sweep import lease_until
+
+        lease = lease_until(options.ttl)
+        log.info("--ttl: what this run creates expires at %s (then sweep deletes it)", lease)
     secret_body = apply(
-        admin, ns, sa, secret, options.roles, options.cluster_roles, fresh=options.rotate
+        admin,
+        ns,
+        sa,
+        secret,
+        options.roles,
+        options.cluster_roles,
+        fresh=options.rotate,
+        lease=lease,
     )
     timings.mark("apply")
     expires_at = None
@@ -112,7 +125,7 @@ def issue(
             admin,
             ns,
             sa,
-            options.duration,
+            options.duration if options.ttl is None else min(options.duration, options.ttl),
             options.audiences,
             ca_of_kubeconfig,
             options.bound_secret,

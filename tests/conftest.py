@@ -228,7 +228,9 @@ def dev_tool(dev_cluster: DevCluster, namespace: str, tmp_path: Path) -> DevTool
     def run(*args: str, **kwargs: Any) -> Result:
         kwargs.setdefault("env", {"KUBECONFIG": str(dev_cluster.kubeconfig)})
         kwargs.setdefault("cwd", tmp_path)
-        command = [args[0]] if args and args[0] in ("issue", "rotate", "revoke") else []
+        command = (
+            [args[0]] if args and args[0] in ("issue", "rotate", "revoke", "list", "sweep") else []
+        )
         rest = args[len(command) :]
         return run_tool(*command, "--cluster", "dev", "-n", namespace, *rest, **kwargs)
 

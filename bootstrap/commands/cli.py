@@ -27,7 +27,7 @@ log = logging.getLogger("bootstrap")
 F = TypeVar("F", bound=Callable[..., Any])
 
 FOOTER = [
-    "Other commands: rotate, revoke, list, check, completion (bootstrap-token COMMAND --help)",
+    "Other commands: rotate, revoke, list, check, sweep, completion (bootstrap-token COMMAND --help)",
     "Every flag can also be set as an environment variable: --some-flag as "
     "BOOTSTRAP_TOKEN_SOME_FLAG.",
     EXIT_CODES_LINE,
@@ -227,6 +227,11 @@ def _output_options(function: F) -> F:
                 help="Bind a request-mode token to this Secret: deleting it revokes the token.",
             ),
             click.option(
+                "--ttl",
+                metavar="DURATION",
+                help="Lease: everything this run creates expires after DURATION (e.g. 2h, 1d), then `sweep` deletes it; request-mode tokens live at most as long.",
+            ),
+            click.option(
                 "--role",
                 "roles",
                 multiple=True,
@@ -328,7 +333,7 @@ ISSUE_GROUPS = [
     ("Output flags", ["env_prefix", "output_format", "apply_to", "delivery_name", "emit_server"]),
     (
         "Token flags",
-        ["secret", "audiences", "bound_secret", "renew_before", "dry_run", "list_clusters"],
+        ["secret", "ttl", "audiences", "bound_secret", "renew_before", "dry_run", "list_clusters"],
     ),
     CONNECTION,
     RUN,
@@ -442,9 +447,11 @@ def revoke_command(**flags: Any) -> None:
 def _add_commands() -> None:
     from bootstrap.commands.check import check_command
     from bootstrap.commands.list import list_command
+    from bootstrap.commands.sweep import sweep_command
 
     command.add_command(list_command)
     command.add_command(check_command)
+    command.add_command(sweep_command)
     command.add_command(completion_command)
 
 

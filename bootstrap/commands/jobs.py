@@ -60,12 +60,22 @@ def options_for(flags: dict[str, Any], cluster: str, service_account: str = "def
         in_cluster=bool(flags.get("in_cluster")),
         apply_to=flags.get("apply_to"),
         delivery_name=flags.get("delivery_name"),
+        ttl=_ttl(flags.get("ttl")),
     ).validate()
     if options.apply_to is not None or options.delivery_name is not None:
         from bootstrap.outputs import deliver
 
         deliver.validate(options)  # the delivery flags (imported only when given)
     return options
+
+
+def _ttl(text: str | None) -> int | None:
+    """--ttl DURATION in seconds (None: no lease)."""
+    if text is None:
+        return None
+    from bootstrap.steps.sweep import parse_ttl
+
+    return parse_ttl(text)
 
 
 def jobs_of(flags: dict[str, Any]) -> list[tuple[str, str]]:
@@ -379,6 +389,11 @@ def _dry_run(flags: dict[str, Any], jobs: list[tuple[str, str]], rotate: bool) -
         target = run.load_target(options, environ, home)
         plan = Plan(dry_run=True)
         admin = run.admin_api(options, target, Deadline(options.timeout))
+        lease = None
+        if options.ttl is not None:
+            from bootstrap.steps.sweep import lease_until
+
+            lease = lease_until(options.ttl)
         body = apply(
             admin,
             options.namespace,
@@ -388,6 +403,7 @@ def _dry_run(flags: dict[str, Any], jobs: list[tuple[str, str]], rotate: bool) -
             options.cluster_roles,
             fresh=rotate,
             plan=plan,
+            lease=lease,
         )
         if rotate and body is not None:
             keep = body["metadata"]["name"]

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import tenacity
 
+from bootstrap import killpoint
 from bootstrap.errors import (
     ApiError,
     AuthError,
@@ -40,7 +41,7 @@ from bootstrap.errors import (
     TransientError,
     UnreachableError,
 )
-from bootstrap.kube import transport
+from bootstrap.kube import proxies, transport
 from bootstrap.kube.credentials import Credentials, Deadline
 
 if TYPE_CHECKING:
@@ -199,6 +200,7 @@ class Api:
                 f"{e}; it has not answered once in this run, so bootstrap-token gave up after "
                 f"{NEVER_REACHED_GRACE:.0f} s; {hint}"
             ) from None
+        killpoint.reached("request")  # tests only: SIGKILL between two requests
         return result
 
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
@@ -414,7 +416,6 @@ def _proxy_for(
     """proxies.choose_proxy, imported only when a proxy could apply (most runs have none)."""
     if not proxy_url and not any(environ.get(name) for name in _PROXY_VARIABLES):
         return None
-    from bootstrap.kube import proxies
 
     return proxies.choose_proxy(endpoint, proxy_url, environ)
 

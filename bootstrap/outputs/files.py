@@ -16,9 +16,10 @@ reached by walking its path one component at a time with directory descriptors
   THROUGH: the target is replaced, the link stays, as kubectl does.
 - Only regular files are written or read: a directory, FIFO, socket or device is
   refused (a FIFO is never opened, so it cannot hang the run).
-- Writes are atomic: a temp file in the same directory, created O_CREAT|O_EXCL|
-  O_NOFOLLOW with mode 0600 (never wider, not even for an instant), fsynced, then
-  renamed over the target. A failed write leaves the previous file intact.
+- Writes are atomic: an anonymous O_TMPFILE file of the same directory (Linux; else
+  a temp file created O_CREAT|O_EXCL|O_NOFOLLOW) with mode 0600 (never wider, not
+  even for an instant), fsynced, then linked in under its name (or renamed over the
+  target). A failed or killed write leaves the previous file intact and no temp file.
 - Every other file the tool reads (kubeconfigs, CA and token files, client
   certificates and keys, `check FILE`, the in-cluster ServiceAccount files) goes
   through `read_input`: regular files only (a FIFO, socket or device such as
@@ -33,6 +34,7 @@ reached by walking its path one component at a time with directory descriptors
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import time
@@ -346,26 +348,106 @@ def append(path: Path, text: str) -> None:
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
+    """Write `data` to `path` so that readers see the old file or the new one, never a mix.
+
+    Where the kernel has O_TMPFILE (Linux), the data goes into an anonymous file of the
+    directory first: a process killed while writing (SIGKILL, OOM, a cancelled CI job)
+    leaves no temp file behind. A new file is then linked in under its name in one
+    step; an existing one is replaced by a link to a temp name and a rename (a kill
+    between those two calls, two system calls apart, is the one moment that leaves a
+    complete `.bt-*.tmp`). Elsewhere: a named temp file, as before."""
     with _parent(path) as (dir_fd, name):
-        _existing(dir_fd, name, path)
-        tmp, fd = _create_temp(dir_fd, path, mode)
-        try:
+        existing = _existing(dir_fd, name, path)
+        fd = _anonymous_file(dir_fd, mode)
+        if fd is None:
+            _write_via_temp(dir_fd, name, path, data, mode)
+        else:
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                _write_all(fd, data, path)
+                if not _link_in(fd, dir_fd, name, path, replace=existing is not None):
+                    _write_via_temp(dir_fd, name, path, data, mode)
             finally:
                 os.close(fd)
-            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except OSError as e:
-            with suppress(OSError):
-                os.unlink(tmp, dir_fd=dir_fd)
-            raise OutputError(write_failure(path, e)) from None
         # The rename is done; a directory fsync is best effort on some filesystems.
         with suppress(OSError):
             os.fsync(dir_fd)
+
+
+def _anonymous_file(dir_fd: int, mode: int) -> int | None:
+    """An unnamed file in the directory (O_TMPFILE), or None where there is no such
+    thing (not Linux, or a filesystem without it)."""
+    flags = getattr(os, "O_TMPFILE", 0)
+    if not flags or not Path("/proc/self/fd").is_dir():
+        return None
+    try:
+        return os.open(".", flags | os.O_WRONLY | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    except OSError:  # EOPNOTSUPP, EISDIR (old kernels), EINVAL...: the named way, then
+        return None
+
+
+def _write_all(fd: int, data: bytes, path: Path) -> None:
+    from bootstrap.killpoint import reached
+
+    try:
+        view = memoryview(data)
+        half = len(view) // 2
+        view = view[os.write(fd, view[:half]) :] if half else view
+        reached("write")  # tests: SIGKILL with half of the data written
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as e:
+        raise OutputError(write_failure(path, e)) from None
+
+
+def _link_in(fd: int, dir_fd: int, name: str, path: Path, replace: bool) -> bool:
+    """Give the anonymous file `fd` the name `name`; False if links through /proc are not
+    possible here (the caller then writes the named way)."""
+    source = f"/proc/self/fd/{fd}"
+    try:
+        if not replace:
+            try:
+                os.link(source, name, dst_dir_fd=dir_fd)  # never replaces: EEXIST
+                return True
+            except FileExistsError:
+                _existing(dir_fd, name, path)  # appeared meanwhile: is it still writable?
+        for _ in range(8):
+            tmp = f".bt-{random_hex(4)}.tmp"
+            try:
+                os.link(source, tmp, dst_dir_fd=dir_fd)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise OutputError(f"cannot write {path}: no free temp file name in its directory")
+        try:
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except OSError:
+            with suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+        return True
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.EPERM, errno.EXDEV, errno.ENOTSUP):
+            return False  # no /proc, or linking an O_TMPFILE refused here
+        raise OutputError(write_failure(path, e)) from None
+
+
+def _write_via_temp(dir_fd: int, name: str, path: Path, data: bytes, mode: int) -> None:
+    tmp, fd = _create_temp(dir_fd, path, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError as e:
+        with suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise OutputError(write_failure(path, e)) from None
 
 
 def _create_temp(dir_fd: int, path: Path, mode: int) -> tuple[str, int]:

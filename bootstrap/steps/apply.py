@@ -46,19 +46,32 @@ def apply(
     cluster_roles: tuple[str, ...] = (),
     fresh: bool = False,
     plan: Plan | None = None,
+    lease: str | None = None,
 ) -> dict[str, Any] | None:
     """Apply everything; return the token Secret as the server has it (None when
     `secret` is None: TokenRequest mode needs no Secret). With a dry-run `plan`, the
-    creates are only checked by the server, and `plan` says what would happen."""
+    creates are only checked by the server, and `plan` says what would happen.
+
+    `lease` (--ttl: an RFC 3339 time) is stamped on every object this call creates, in
+    the create itself, so the first object made already expires; an object that was
+    there before (reused) is left as it is."""
     plan = plan if plan is not None else Plan()
-    uid = ensure_service_account(api, namespace, service_account, plan)
-    account = f"ServiceAccount {namespace}/{service_account}"
-    new_account = any(e.what == account and e.action == "create" for e in plan.entries)
-    ensure_bindings(api, namespace, service_account, roles, cluster_roles, plan)
+    uid = ensure_service_account(api, namespace, service_account, plan, lease)
+    ensure_bindings(api, namespace, service_account, roles, cluster_roles, plan, lease)
     if secret is None:
         return None
+    account = f"ServiceAccount {namespace}/{service_account}"
+    new_account = any(e.what == account and e.action == "create" for e in plan.entries)
     return ensure_token_secret(
-        api, namespace, secret, service_account, uid, fresh, plan, new_account=new_account
+        api,
+        namespace,
+        secret,
+        service_account,
+        uid,
+        fresh,
+        plan,
+        new_account=new_account,
+        lease=lease,
     )
 
 
@@ -69,6 +82,7 @@ def ensure_bindings(
     roles: tuple[str, ...],
     cluster_roles: tuple[str, ...],
     plan: Plan | None = None,
+    lease: str | None = None,
 ) -> None:
     """Bind the ServiceAccount to each Role / ClusterRole; reuse a binding that is already
     ours. A role that does not exist (yet) is allowed by RBAC, but warned about."""
@@ -78,7 +92,7 @@ def ensure_bindings(
         (
             f"{RBAC}/namespaces/{ns}/rolebindings",
             f"in namespace {namespace}",
-            manifests.role_binding(namespace, service_account, r),
+            manifests.with_lease(manifests.role_binding(namespace, service_account, r), lease),
             f"{RBAC}/namespaces/{ns}/roles/{segment(r)}",
             f"Role {namespace}/{r}",
         )
@@ -87,7 +101,9 @@ def ensure_bindings(
         (
             f"{RBAC}/clusterrolebindings",
             "cluster-wide",
-            manifests.cluster_role_binding(namespace, service_account, r),
+            manifests.with_lease(
+                manifests.cluster_role_binding(namespace, service_account, r), lease
+            ),
             f"{RBAC}/clusterroles/{segment(r)}",
             f"ClusterRole {r}",
         )
@@ -132,7 +148,9 @@ def _warn_if_missing(api: Api, path: str, role: str, scope: str) -> None:
         log.info("cannot check that %s exists (not allowed to read it)", role)
 
 
-def ensure_service_account(api: Api, namespace: str, name: str, plan: Plan | None = None) -> str:
+def ensure_service_account(
+    api: Api, namespace: str, name: str, plan: Plan | None = None, lease: str | None = None
+) -> str:
     """The ServiceAccount's UID, creating it first if needed (in a dry run: the UID the
     server made up for the object it did not create)."""
     plan = plan if plan is not None else Plan()
@@ -145,7 +163,7 @@ def ensure_service_account(api: Api, namespace: str, name: str, plan: Plan | Non
     try:
         body = api.post(
             plan.path(path),
-            manifests.service_account(namespace, name),
+            manifests.with_lease(manifests.service_account(namespace, name), lease),
             f"create serviceaccounts in namespace {namespace}",
         )
         created = True
@@ -180,6 +198,7 @@ def ensure_token_secret(
     fresh: bool = False,
     plan: Plan | None = None,
     new_account: bool = False,
+    lease: str | None = None,
 ) -> dict[str, Any]:
     """Reuse the token Secret `base` (or its newest rotated successor), else create one.
 
@@ -193,9 +212,19 @@ def ensure_token_secret(
     if not fresh and not new_account:
         existing = find_token_secrets(api, namespace, base, service_account)
         if existing:
+            if lease is not None:
+                log.warning(
+                    "warning: --ttl: Secret %s/%s existed before this run, so it gets no lease "
+                    "and sweep never deletes it (revoke it, or rotate --ttl for a token that "
+                    "expires)",
+                    namespace,
+                    existing[0]["metadata"]["name"],
+                )
             return _reuse(existing[0], namespace, service_account, uid, plan)
     name = f"{base}-{os.urandom(3).hex()}" if fresh else base
-    body = manifests.token_secret(namespace, name, service_account, uid)
+    body = manifests.with_lease(
+        manifests.token_secret(namespace, name, service_account, uid), lease
+    )
     try:
         created = api.post(plan.path(path), body, f"create secrets in namespace {namespace}")
     except ConflictError:

@@ -30,7 +30,13 @@ from typing import Any
 from urllib.parse import quote
 
 from bootstrap.errors import AuthError
-from bootstrap.steps.manifests import SA_NAME_ANNOTATION, TOKEN_SECRET_TYPE, is_managed, segment
+from bootstrap.steps.manifests import (
+    SA_NAME_ANNOTATION,
+    TOKEN_SECRET_TYPE,
+    is_managed,
+    lease_of,
+    segment,
+)
 
 log = logging.getLogger("bootstrap")
 
@@ -49,13 +55,16 @@ class Row:
     namespace: str
     service_account: str | None
     secret: str | None
-    managed: bool  # the Secret (or, without a Secret, the ServiceAccount) is labelled ours
+    managed: bool  # the Secret (else the ServiceAccount, else a binding of it) is labelled ours
     created: str | None  # the Secret's (else the ServiceAccount's) creationTimestamp
     last_used: str | None
     invalid_since: str | None
     referenced: bool | None  # listed in the ServiceAccount's `secrets`; None: no such SA
     service_account_exists: bool
     roles: tuple[str, ...]
+    # The lease (--ttl) of the row's object: the Secret's, else the ServiceAccount's, else
+    # the earliest of its bindings'; None: no lease, it stays until revoked.
+    lease: str | None = None
 
 
 def _meta(body: Body) -> Mapping[str, Any]:
@@ -108,7 +117,18 @@ def rows(
     Secret too; a managed ServiceAccount without any listed token Secret gets a row
     of its own (secret None)."""
     accounts = {_key(sa): sa for sa in service_accounts}
+    bindings, cluster_bindings = list(bindings), list(cluster_bindings)
     roles = roles_of(bindings, cluster_bindings)
+    # Accounts that only a binding of ours names (a run killed after binding a
+    # pre-existing account, before its Secret): listed too, nothing of ours is invisible.
+    ours_bound: dict[tuple[str, str], list[str]] = {}
+    for binding in [*bindings, *cluster_bindings]:
+        if not is_managed(dict(binding)):
+            continue
+        for key in roles_of([binding], []):
+            ours_bound.setdefault(key, [])
+            if lease_of(binding):
+                ours_bound[key].append(str(lease_of(binding)))
     result: list[Row] = []
     with_secret: set[tuple[str, str]] = set()
     for secret in secrets:
@@ -141,11 +161,18 @@ def rows(
                 referenced=referenced,
                 service_account_exists=account is not None,
                 roles=tuple(roles.get((ns, owner or ""), ())),
+                lease=lease_of(secret),
             )
         )
     for (ns, name), account in accounts.items():
-        if (ns, name) in with_secret or not is_managed(dict(account)):
+        if (ns, name) in with_secret:
             continue
+        managed_account = is_managed(dict(account))
+        if not managed_account and (ns, name) not in ours_bound:
+            continue
+        lease = lease_of(account) if managed_account else None
+        if not managed_account and ours_bound[ns, name]:
+            lease = min(ours_bound[ns, name])
         result.append(
             Row(
                 cluster=cluster,
@@ -159,6 +186,7 @@ def rows(
                 referenced=None,
                 service_account_exists=True,
                 roles=tuple(roles.get((ns, name), ())),
+                lease=lease,
             )
         )
     result.sort(key=lambda r: (r.cluster, r.namespace, r.service_account or "", r.secret or ""))
@@ -266,9 +294,10 @@ WIDE_COLUMNS = (
     "LAST USED",
     "INVALID SINCE",
     "CLEANER MAY REVOKE",
+    "LEASE",
     "ROLES",
 )
-COLUMNS = ("NAMESPACE", "SERVICE ACCOUNT", "SECRET", "CREATED", "LAST USED", "ROLES")
+COLUMNS = ("NAMESPACE", "SERVICE ACCOUNT", "SECRET", "CREATED", "LAST USED", "LEASE", "ROLES")
 
 
 def _cells(row: Row) -> dict[str, str]:
@@ -292,6 +321,7 @@ def _raw_cells(row: Row) -> dict[str, str]:
         "LAST USED": last_use(row),
         "INVALID SINCE": row.invalid_since or "-",
         "CLEANER MAY REVOKE": {None: "-", True: "yes", False: "no"}[row.referenced],
+        "LEASE": row.lease or "-",
         "ROLES": ",".join(row.roles) or "-",
     }
 
@@ -311,12 +341,14 @@ def render_wide(items: Iterable[Row]) -> str:
 
 def render_table(items: Iterable[Row]) -> str:
     """The default table: the columns a user reads first, the creation date only, the
-    cluster only when there are several, and ROLES cut to fit 100 columns (-o wide
+    cluster only when there are several, the lease only when one object has one, and ROLES cut to fit 100 columns (-o wide
     shows them whole)."""
     rows_ = list(items)
     columns: tuple[str, ...] = COLUMNS
     if len({row.cluster for row in rows_}) > 1:
         columns = ("CLUSTER", *COLUMNS)
+    if not any(row.lease for row in rows_):  # no --ttl anywhere: no column of dashes
+        columns = tuple(c for c in columns if c != "LEASE")
     cells = []
     for row in rows_:
         cell = _cells(row)

@@ -8,6 +8,7 @@ is pure: load a template, fill in names, return a plain dict ready to POST.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
 SA_UID_ANNOTATION = "kubernetes.io/service-account.uid"
 TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"
 SA_LABEL = "bootstrap-token/service-account"
+# The lease (--ttl): when `sweep` may delete the object, RFC 3339 in UTC. Only ever set on
+# an object the run itself created (see docs/lifecycle.md#leases---ttl-and-sweep).
+LEASE_ANNOTATION = "bootstrap-token/expires-at"
 
 
 @cache
@@ -91,6 +95,21 @@ def cluster_role_binding(namespace: str, service_account: str, cluster_role: str
     body["roleRef"]["name"] = cluster_role
     body["subjects"] = [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}]
     return body
+
+
+def with_lease(body: dict[str, Any], lease: str | None) -> dict[str, Any]:
+    """`body` (a new object's manifest) carrying the lease annotation, when there is one."""
+    if lease is not None:
+        body.setdefault("metadata", {}).setdefault("annotations", {})[LEASE_ANNOTATION] = lease
+    return body
+
+
+def lease_of(body: Mapping[str, Any]) -> str | None:
+    """The lease annotation of an object as text (not checked), or None."""
+    metadata = body.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    value = annotations.get(LEASE_ANNOTATION) if isinstance(annotations, Mapping) else None
+    return value if isinstance(value, str) else None
 
 
 def is_managed(body: dict[str, Any]) -> bool:

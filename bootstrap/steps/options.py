@@ -40,6 +40,7 @@ class Options:
     in_cluster: bool = False  # the Pod's ServiceAccount, not a kubeconfig (see incluster.py)
     apply_to: str | None = None  # CONTEXT/NAMESPACE: apply the Secret formats there (deliver.py)
     delivery_name: str | None = None  # --secret-name: name of the delivered Secret
+    ttl: int | None = None  # --ttl seconds: a lease on every object the run creates (sweep.py)
 
     @property
     def secret_name(self) -> str | None:
@@ -69,6 +70,11 @@ class Options:
             if self.mode != "request":
                 raise UsageError("--bound-secret needs --mode request")
             validate_name(self.bound_secret, "--bound-secret", subdomain=True)
+        if self.ttl is not None and self.mode == "request" and self.ttl < 600:
+            raise UsageError(
+                f"--ttl {self.ttl}s is shorter than the shortest request-mode token (10m): "
+                "use --ttl 10m or more with --mode request"
+            )
         _ = self.variable_prefix  # validates --env-prefix
         return self
 

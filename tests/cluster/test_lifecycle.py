@@ -188,6 +188,7 @@ def test_list_shows_managed_tokens_with_last_used_and_roles_and_unmanaged_only_o
         "verified at issue",
         "-",
         "no",
+        "-",
         "Role/cm-reader,cluster:ClusterRole/view",
     ]
 

@@ -20,6 +20,7 @@ LAYERS = {
     "bootstrap.sanitize": 0,
     "bootstrap.console": 0,
     "bootstrap.inputs": 0,
+    "bootstrap.killpoint": 0,
     "bootstrap.kube": 1,
     "bootstrap.steps": 2,
     "bootstrap.outputs": 3,

@@ -416,7 +416,7 @@ def test_every_feature_appears_in_help() -> None:
         "--emit-server",
         "--quiet",
         "--verbose",
-        "Other commands: rotate, revoke, list, check, completion",
+        "Other commands: rotate, revoke, list, check, sweep, completion",
     ):
         assert flag in issue_help, flag
     assert "--all" in runner.invoke(command, ["revoke", "--help"]).output

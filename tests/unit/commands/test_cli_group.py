@@ -95,6 +95,7 @@ def test_help_lists_the_commands_one_line_each() -> None:
         "revoke",
         "list",
         "check",
+        "sweep",
         "completion",
     ]
     assert out.index("Examples:\n") < out.index("Commands:\n")
@@ -137,7 +138,7 @@ def test_a_bare_word_is_not_taken_for_a_cluster() -> None:
     assert result.returncode == 2
     assert one_error_line(result) == (
         "error: unknown command 'prod' (commands: check, completion, issue, list, revoke, "
-        "rotate); "
+        "rotate, sweep); "
         "to name a cluster use --cluster prod"
     )
 
@@ -306,6 +307,7 @@ def test_completion_of_commands_contexts_clusters_and_formats(kubeconfig: Path) 
         ("plain", "revoke"),
         ("plain", "list"),
         ("plain", "check"),
+        ("plain", "sweep"),
         ("plain", "completion"),
     ]
     assert complete("bootstrap-token re", kubeconfig) == [("plain", "revoke")]

@@ -46,7 +46,16 @@ def help_of(*words: str) -> str:
 
 # --- help ---------------------------------------------------------------------------------
 
-COMMANDS = [(), ("issue",), ("rotate",), ("revoke",), ("list",), ("check",), ("completion",)]
+COMMANDS = [
+    (),
+    ("issue",),
+    ("rotate",),
+    ("revoke",),
+    ("list",),
+    ("check",),
+    ("sweep",),
+    ("completion",),
+]
 
 
 @pytest.mark.parametrize("words", COMMANDS, ids=lambda w: " ".join(w) or "top")
@@ -69,12 +78,13 @@ def test_help_line_counts_stay_short() -> None:
     """Before issue 19: top 102, issue 107, rotate 91, revoke 60, list 43, check 32."""
     counts = {" ".join(w) or "top": len(help_of(*w).splitlines()) for w in COMMANDS}
     assert counts == {
-        "top": 55,
-        "issue": 88,
-        "rotate": 76,
+        "top": 56,
+        "issue": 90,
+        "rotate": 78,
         "revoke": 52,
         "list": 51,
         "check": 46,
+        "sweep": 46,
         "completion": 21,
     }
 
@@ -104,7 +114,7 @@ def test_issue_help_flags_in_order_of_use() -> None:
     ]
     assert text.index("--in-cluster") > text.index("--duration")
     assert text.index("--parallel") > text.index("--in-cluster")
-    assert "Other commands: rotate, revoke, list, check, completion" in text
+    assert "Other commands: rotate, revoke, list, check, sweep, completion" in text
 
 
 def test_issue_examples_are_the_five_common_invocations() -> None:

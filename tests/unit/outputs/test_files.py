@@ -10,6 +10,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -520,6 +521,7 @@ def test_write_atomic_never_reuses_a_file_planted_at_the_temp_name(
     os.chown(planted, OTHER_UID, OTHER_UID)
     planted.chmod(0o666)
     out = tmp_path / "out.env"
+    out.write_bytes(b"OLD=1\n")  # replaced: through a temp name
     write_atomic(out, b"TOKEN=x\n")
     assert out.read_bytes() == b"TOKEN=x\n"
     info = out.stat()
@@ -545,6 +547,8 @@ def opens(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]:
 def test_temp_file_flags_and_mode_are_pinned(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
 ) -> None:
+    """Where there is no O_TMPFILE: the named temp file."""
+    monkeypatch.setattr(files, "_anonymous_file", lambda dir_fd, mode: None)
     seen = opens(monkeypatch)
     write_atomic(tmp_path / "out", b"x", mode)
     [(_, flags, created_mode)] = [s for s in seen if s[0].startswith(".bt-")]
@@ -552,12 +556,54 @@ def test_temp_file_flags_and_mode_are_pinned(
     assert flags & required == required
     assert flags & os.O_TRUNC == 0
     assert created_mode == mode
+    assert (tmp_path / "out").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o644])
+def test_anonymous_file_flags_and_mode_are_pinned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
+) -> None:
+    seen = opens(monkeypatch)
+    write_atomic(tmp_path / "out", b"x", mode)
+    [(name, flags, created_mode)] = seen[-1:]
+    assert name == "."
+    assert flags & (os.O_TMPFILE | os.O_WRONLY) == os.O_TMPFILE | os.O_WRONLY
+    assert flags & os.O_TRUNC == 0
+    assert created_mode == mode
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == mode
 
 
 def test_write_atomic_default_mode_is_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen = opens(monkeypatch)
     write_atomic(tmp_path / "out", b"x")
+    assert [m for n, _, m in seen if n == "."] == [0o600]
+    monkeypatch.setattr(files, "_anonymous_file", lambda dir_fd, mode: None)
+    write_atomic(tmp_path / "out", b"y")
     assert [m for n, _, m in seen if n.startswith(".bt-")] == [0o600]
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_killed_write_leaves_the_old_file_or_none_and_no_temp_file(
+    tmp_path: Path, existing: bool
+) -> None:
+    """SIGKILL halfway through the data (the `write` kill point): nothing is left but
+    the previous file, whole."""
+    out = tmp_path / "out.env"
+    if existing:
+        out.write_bytes(b"OLD=1\n")
+    script = (
+        "import sys; from pathlib import Path; from bootstrap.outputs.files import write_atomic; "
+        f"write_atomic(Path({str(out)!r}), b'TOKEN=' + b'x' * 100000 + b'\\n')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "_BOOTSTRAP_TOKEN_KILL_AT": "write:1"},
+        capture_output=True,
+    )
+    assert done.returncode == -9
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["out.env"] if existing else [])
+    if existing:
+        assert out.read_bytes() == b"OLD=1\n"
 
 
 def test_append_flags_are_pinned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

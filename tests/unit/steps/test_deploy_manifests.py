@@ -103,3 +103,43 @@ def test_deploy_manifests_are_not_templates_of_the_tool() -> None:
         "serviceaccount.yaml",
         "token-secret.yaml",
     ]
+
+
+def test_sweeper_clusterrole_grants_exactly_list_and_delete() -> None:
+    """The sweep CronJob is the one deploy manifest with a ClusterRoleBinding (it sweeps
+    every namespace): list and delete on the four kinds, nothing more."""
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in documents("cronjob-sweep.yaml")]
+    assert kinds == [
+        ("ServiceAccount", "bootstrap-token-sweeper"),
+        ("ClusterRole", "bootstrap-token-sweeper"),
+        ("ClusterRoleBinding", "bootstrap-token-sweeper"),
+        ("CronJob", "bootstrap-token-sweep"),
+    ]
+    _, role, binding, cronjob = documents("cronjob-sweep.yaml")
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["serviceaccounts", "secrets"],
+            "verbs": ["list", "delete"],
+        },
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["rolebindings", "clusterrolebindings"],
+            "verbs": ["list", "delete"],
+        },
+    ]
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": "bootstrap-token-sweeper",
+            "namespace": "bootstrap-token-system",
+        }
+    ]
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "bootstrap-token-sweeper"
+    assert pod["containers"][0]["args"] == [
+        "sweep",
+        "--in-cluster",
+        "--all-namespaces",
+        "--timeout=120",
+    ]

@@ -145,24 +145,29 @@ def test_render_wide_literal() -> None:
     )
     assert render_wide(listed).splitlines() == [
         "CLUSTER  NAMESPACE  SERVICE ACCOUNT  SECRET     MANAGED  CREATED               LAST USED"
-        "  INVALID SINCE  CLEANER MAY REVOKE  ROLES",
+        "  INVALID SINCE  CLEANER MAY REVOKE  LEASE  ROLES",
         "dev      ci         bot              bot-token  yes      2026-02-02T00:00:00Z  -        "
-        "  -              no                  cluster:ClusterRole/view",
+        "  -              no                  -      cluster:ClusterRole/view",
     ]
 
 
 def test_render_table_literal_is_narrow() -> None:
-    """Issue 19: the default table has words a user knows and the creation date only."""
+    """Issue 19: the default table has words a user knows and the creation date only;
+    issue 21: the lease too."""
+    leased = secret("ci", "bot-token", "bot")
+    leased["metadata"]["annotations"]["bootstrap-token/expires-at"] = "2026-02-02T02:00:00Z"
     listed = rows(
         "dev",
-        [sa("ci", "bot")],
-        [secret("ci", "bot-token", "bot")],
+        [sa("ci", "bot"), sa("ci", "old")],
+        [leased, secret("ci", "old-token", "old")],
         [],
         [binding("ClusterRoleBinding", "e", "ClusterRole", "view", ("ci", "bot"))],
     )
     assert render_table(listed).splitlines() == [
-        "NAMESPACE  SERVICE ACCOUNT  SECRET     CREATED     LAST USED  ROLES",
-        "ci         bot              bot-token  2026-02-02  -          cluster:ClusterRole/view",
+        "NAMESPACE  SERVICE ACCOUNT  SECRET     CREATED     LAST USED  LEASE                 ROLES",
+        "ci         bot              bot-token  2026-02-02  -          2026-02-02T02:00:00Z  "
+        "cluster:ClusterRo...",
+        "ci         old              old-token  2026-02-02  -          -                     -",
     ]
 
 
@@ -221,6 +226,7 @@ def test_render_json_schema_has_nulls_and_no_token() -> None:
         "service_account_exists": False,
         "roles": [],
         "used_since_issue": None,
+        "lease": None,
     }
     assert "c2VjcmV0" not in render_json(listed)
 
@@ -263,3 +269,29 @@ def test_collect_drops_secret_data() -> None:
         "list rolebindings in namespace ci",
         "list clusterrolebindings",
     ]
+
+
+def test_a_pre_existing_account_that_only_a_binding_of_ours_names_is_listed() -> None:
+    """A run killed after binding `default` (which it did not create), before its token
+    Secret: the binding is ours, so the account gets a row, with the binding's lease."""
+    ours = binding("RoleBinding", "bootstrap-token:default:edit", "Role", "edit", ("ci", "default"))
+    ours["metadata"]["labels"] = dict(MANAGED)
+    ours["metadata"]["annotations"] = {"bootstrap-token/expires-at": "2026-03-03T03:03:03Z"}
+    by_hand = binding("RoleBinding", "hand", "Role", "view", ("ci", "other"))
+    listed = rows(
+        "dev",
+        [sa("ci", "default", managed=False), sa("ci", "other", managed=False)],
+        [],
+        [ours, by_hand],
+        [],
+    )
+    assert [(r.service_account, r.secret, r.managed, r.lease, r.roles) for r in listed] == [
+        ("default", None, True, "2026-03-03T03:03:03Z", ("Role/edit",))
+    ]
+
+
+def test_a_managed_account_row_shows_its_own_lease() -> None:
+    account = sa("ci", "job-1")
+    account["metadata"]["annotations"] = {"bootstrap-token/expires-at": "2026-04-04T04:04:04Z"}
+    [row] = rows("dev", [account], [], [], [])
+    assert (row.secret, row.lease) == (None, "2026-04-04T04:04:04Z")
