@@ -36,9 +36,6 @@ PAGES = [
     REPO / "docs" / "development.md",
 ]
 SKIP = re.compile(r"^<!-- readme-test: skip \((?P<reason>.+)\) -->$")
-# Blocks for the interface being built on the branch `newcomer` (-o, completion, check --can):
-# the lead unskips them when that branch is merged.
-NEWCOMER = "feature of branch newcomer; test in tests/unit/commands/test_cli*.py"
 
 
 @dataclass(frozen=True)
@@ -108,19 +105,10 @@ def test_every_readme_block_is_run_or_names_its_test() -> None:
     assert [(b.page, b.language) for b in run if b.language == "python"] == [
         ("docs/python-api.md", "python")
     ]
-    assert len(run) == 20, [(b.page, b.line) for b in run]
-    # install, scripts/demo + scripts/test (README and development.md), kubectl proxy, the dev
-    # cluster's own commands; and the README's examples of the branch newcomer's interface
-    assert len([b for b in skipped if b.skip_reason != NEWCOMER]) == 6, [
-        (b.page, b.line) for b in skipped
-    ]
-    newcomer = [b for b in skipped if b.skip_reason == NEWCOMER]
-    assert [(b.page, b.body.splitlines()[0].split("#")[0].strip()) for b in newcomer] == [
-        ("README.md", "echo 'source <(bootstrap-token completion bash)' >> ~/.bashrc"),
-        ("README.md", "bootstrap-token --cluster prod -o json | jq -r .identity"),
-        ("README.md", "bootstrap-token check app@prod.env --can"),
-        ("README.md", "bootstrap-token list --cluster prod -o wide"),
-    ]
+    assert len(run) == 24, [(b.page, b.line) for b in run]
+    # install, shell completion (writes start-up files), scripts/demo + scripts/test (README
+    # and development.md), kubectl proxy, the dev cluster's own commands
+    assert len(skipped) == 7, [(b.page, b.line) for b in skipped]
 
 
 def readme_kubeconfig(dev_cluster: DevCluster, path: Path) -> Path:

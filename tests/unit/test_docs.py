@@ -112,7 +112,7 @@ def test_readme_has_the_users_sections_in_order() -> None:
         "License",
     ]
     commands = re.findall(r"^### (\w+):", README.read_text(encoding="utf-8"), re.M)
-    assert sorted(commands) == ["check", "issue", "list", "revoke", "rotate"]
+    assert sorted(commands) == ["check", "issue", "list", "revoke", "rotate", "sweep"]
 
 
 def test_github_anchor_follows_githubs_rules() -> None:
