@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import tenacity
 
-from bootstrap import killpoint
 from bootstrap.errors import (
     ApiError,
     AuthError,
@@ -41,7 +40,7 @@ from bootstrap.errors import (
     TransientError,
     UnreachableError,
 )
-from bootstrap.kube import proxies, transport
+from bootstrap.kube import transport
 from bootstrap.kube.credentials import Credentials, Deadline
 
 if TYPE_CHECKING:
@@ -51,6 +50,7 @@ __all__ = ["Api", "Credentials", "Deadline", "DeadlineReached"]
 
 log = logging.getLogger("bootstrap")
 
+_KILL_AT = "_BOOTSTRAP_TOKEN_KILL_AT"  # killpoint.VARIABLE, read without importing it
 MAX_BODY = 4 * 1024 * 1024  # a Secret or Status is a few KB; anything this big is hostile
 REQUEST_TIMEOUT = 10.0
 WHAT_TO_CHECK = (
@@ -200,7 +200,10 @@ class Api:
                 f"{e}; it has not answered once in this run, so bootstrap-token gave up after "
                 f"{NEVER_REACHED_GRACE:.0f} s; {hint}"
             ) from None
-        killpoint.reached("request")  # tests only: SIGKILL between two requests
+        if _KILL_AT in os.environ:  # tests only: SIGKILL between two requests
+            from bootstrap import killpoint
+
+            killpoint.reached("request")
         return result
 
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
@@ -416,6 +419,7 @@ def _proxy_for(
     """proxies.choose_proxy, imported only when a proxy could apply (most runs have none)."""
     if not proxy_url and not any(environ.get(name) for name in _PROXY_VARIABLES):
         return None
+    from bootstrap.kube import proxies
 
     return proxies.choose_proxy(endpoint, proxy_url, environ)
 

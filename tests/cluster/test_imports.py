@@ -24,8 +24,10 @@ PLAIN_ISSUE = {
     "bootstrap.commands.help",
     "bootstrap.commands.jobs",
     "bootstrap.commands.list",
+    "bootstrap.commands.sweep",
     "bootstrap.console",
     "bootstrap.errors",
+    "bootstrap.inputs",
     "bootstrap.kube",
     "bootstrap.kube.client",
     "bootstrap.kube.credentials",
@@ -40,6 +42,7 @@ PLAIN_ISSUE = {
     "bootstrap.outputs.write",
     "bootstrap.redact",
     "bootstrap.run",
+    "bootstrap.sanitize",
     "bootstrap.steps",
     "bootstrap.steps.apply",
     "bootstrap.steps.connect",
@@ -53,6 +56,8 @@ PLAIN_ISSUE = {
 }
 
 NEVER_ON_THE_PLAIN_PATH = {
+    "bootstrap.killpoint",
+    "bootstrap.steps.sweep",
     "bootstrap.api",
     "bootstrap.commands.fleet",
     "bootstrap.steps.rules",
