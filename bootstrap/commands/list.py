@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from bootstrap.commands import flags as shared
 from bootstrap.commands.help import Documented
 
 log = logging.getLogger("bootstrap")
@@ -50,25 +51,7 @@ FOOTER = [
     ],
     footer=FOOTER,
 )
-@click.option(
-    "--cluster",
-    "clusters",
-    multiple=True,
-    metavar="NAME",
-    help="Cluster name from the kubeconfig (clusters[].name); repeat for several.",
-)
-@click.option("--all-clusters", is_flag=True, help="Every cluster of the kubeconfig.")
-@click.option(
-    "--in-cluster",
-    is_flag=True,
-    help="Use the Pod's ServiceAccount (automatic in a Pod without a kubeconfig).",
-)
-@click.option("--context", metavar="CTX", help="Context supplying the credentials.")
-@click.option(
-    "--kubeconfig",
-    metavar="PATH",
-    help="Kubeconfig file (default: $KUBECONFIG, merged; else ~/.kube/config).",
-)
+@shared.targets
 @click.option("-n", "--namespace", metavar="NS", help="Only this namespace.")
 @click.option(
     "-A", "--all-namespaces", is_flag=True, help="Every namespace (the default without -n)."
@@ -93,19 +76,7 @@ FOOTER = [
     metavar="table|json",
     help="Older spelling: table (as -o wide) or json (as -o json).",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Give up after this long (per cluster).",
-)
-@click.option(
-    "--insecure-skip-tls-verify",
-    is_flag=True,
-    help="Do not verify the API server's certificate (prints a warning).",
-)
+@shared.connection
 @click.option("-v", "--verbose", is_flag=True, help="Every step on stderr.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings on stderr.")
 @click.option("--debug", is_flag=True, help="Log each request; show tracebacks.")

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from bootstrap.commands import flags as shared
 from bootstrap.commands.help import Documented
 
 log = logging.getLogger("bootstrap")
@@ -51,25 +52,7 @@ FOOTER = [
     ],
     footer=FOOTER,
 )
-@click.option(
-    "--cluster",
-    "clusters",
-    multiple=True,
-    metavar="NAME",
-    help="Cluster name from the kubeconfig (clusters[].name); repeat for several.",
-)
-@click.option("--all-clusters", is_flag=True, help="Every cluster of the kubeconfig.")
-@click.option(
-    "--in-cluster",
-    is_flag=True,
-    help="Use the Pod's ServiceAccount (automatic in a Pod without a kubeconfig).",
-)
-@click.option("--context", metavar="CTX", help="Context supplying the credentials.")
-@click.option(
-    "--kubeconfig",
-    metavar="PATH",
-    help="Kubeconfig file (default: $KUBECONFIG, merged; else ~/.kube/config).",
-)
+@shared.targets
 @click.option("-n", "--namespace", metavar="NS", help="Sweep this namespace.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Sweep every namespace.")
 @click.option(
@@ -77,19 +60,7 @@ FOOTER = [
     is_flag=True,
     help="Delete nothing: each delete is a server-side dry run; the lines say 'would delete'.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Give up after this long (per cluster).",
-)
-@click.option(
-    "--insecure-skip-tls-verify",
-    is_flag=True,
-    help="Do not verify the API server's certificate (prints a warning).",
-)
+@shared.connection
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings on stderr.")
 @click.option("--debug", is_flag=True, help="Log each request; show tracebacks.")
 def sweep_command(**flags: Any) -> None:

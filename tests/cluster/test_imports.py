@@ -20,6 +20,7 @@ PLAIN_ISSUE = {
     "bootstrap.commands.boundary",
     "bootstrap.commands.check",
     "bootstrap.commands.cli",
+    "bootstrap.commands.flags",
     "bootstrap.commands.group",
     "bootstrap.commands.help",
     "bootstrap.commands.jobs",
