@@ -28,8 +28,6 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import tenacity
-
 from bootstrap.errors import (
     ApiError,
     AuthError,
@@ -44,6 +42,10 @@ from bootstrap.kube import transport
 from bootstrap.kube.credentials import Credentials, Deadline
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import tenacity
+
     from bootstrap.kube.proxies import Proxy
 
 __all__ = ["Api", "Credentials", "Deadline", "DeadlineReached"]
@@ -180,15 +182,11 @@ class Api:
         `content_type` of the JSON body: e.g. application/apply-patch+yaml (JSON is YAML)
         for a server-side apply.
         """
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type((TransientError, UnreachableError)),
-            stop=_Stop(self),
-            wait=_wait_for_server(self),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
         try:
-            result: dict[str, Any] = retrying(self._once, method, path, what, body, content_type)
+            try:
+                result: dict[str, Any] = self._once(method, path, what, body, content_type)
+            except (TransientError, UnreachableError) as first:
+                result = self._retried(first, method, path, what, body, content_type)
         except UnreachableError as e:
             if self.answered or str(e).startswith("TLS"):
                 raise
@@ -204,6 +202,38 @@ class Api:
             from bootstrap import killpoint
 
             killpoint.reached("request")
+        return result
+
+    def _retried(
+        self,
+        first: BaseException,
+        method: str,
+        path: str,
+        what: str,
+        body: Mapping[str, Any] | None,
+        content_type: str,
+    ) -> dict[str, Any]:
+        """The request again, with tenacity, after its first attempt failed with `first`
+        (transient). tenacity is imported here: most runs never retry, and importing it
+        is a few ms of every run. The first attempt is replayed as tenacity's attempt 1,
+        so the backoff, the stop rules and the log lines are those of one retry loop."""
+        import tenacity
+
+        replay: list[BaseException] = [first]
+
+        def attempt() -> dict[str, Any]:
+            if replay:
+                raise replay.pop()
+            return self._once(method, path, what, body, content_type)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type((TransientError, UnreachableError)),
+            stop=lambda state: _stop(self, state),
+            wait=_wait_for_server(self),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        result: dict[str, Any] = retrying(attempt)
         return result
 
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
@@ -463,36 +493,32 @@ def _tls_message(server: str, error: BaseException) -> str:
     return f"TLS handshake with {server} failed: {text[:200]}"
 
 
-class _Stop(tenacity.stop.stop_base):
+def _stop(api: Api, retry_state: tenacity.RetryCallState) -> bool:
     """At the deadline; or, for a server that never answered, after the grace."""
-
-    def __init__(self, api: Api) -> None:
-        self.api = api
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        if self.api.deadline.remaining() <= _LAST_TRY:
-            return True
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome else None
-        grace = self.api.grace_left()
-        return isinstance(error, UnreachableError) and grace is not None and grace <= 0
+    if api.deadline.remaining() <= _LAST_TRY:
+        return True
+    outcome = retry_state.outcome
+    error = outcome.exception() if outcome else None
+    grace = api.grace_left()
+    return isinstance(error, UnreachableError) and grace is not None and grace <= 0
 
 
-def _wait_for_server(api: Api) -> tenacity.wait.wait_base:
+def _wait_for_server(api: Api) -> Callable[[tenacity.RetryCallState], float]:
     """Exponential backoff from 50 ms to 2 s, or the server's Retry-After, never past
     the deadline (nor past the grace of a server that never answered)."""
+    import tenacity
+
     backoff = tenacity.wait_exponential(multiplier=0.05, max=2.0)
 
-    class WaitForServer(tenacity.wait.wait_base):
-        def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-            delay = backoff(retry_state)
-            outcome = retry_state.outcome
-            error = outcome.exception() if outcome else None
-            if isinstance(error, TransientError) and error.retry_after is not None:
-                delay = error.retry_after
-            grace = api.grace_left()
-            if grace is not None and isinstance(error, UnreachableError):
-                delay = min(delay, max(0.0, grace))
-            return max(0.0, min(delay, api.deadline.remaining() - _LAST_TRY))
+    def wait(retry_state: tenacity.RetryCallState) -> float:
+        delay: float = backoff(retry_state)
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome else None
+        if isinstance(error, TransientError) and error.retry_after is not None:
+            delay = error.retry_after
+        grace = api.grace_left()
+        if grace is not None and isinstance(error, UnreachableError):
+            delay = min(delay, max(0.0, grace))
+        return max(0.0, min(delay, api.deadline.remaining() - _LAST_TRY))
 
-    return WaitForServer()
+    return wait

@@ -10,9 +10,8 @@ returns None and says so, and the outputs report `identity_checked: false`.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
-
-import tenacity
 
 from bootstrap.errors import ApiError, AuthError, NotFoundError, VerifyError
 from bootstrap.kube.client import Api
@@ -60,13 +59,33 @@ def whoami(api: Api) -> tuple[str | None, str]:
 
 
 def _review_with_grace(api: Api) -> dict[str, Any]:
+    """The SelfSubjectReview; a 401 is asked again for FRESH_TOKEN_GRACE (the API server
+    may not know a token filled moments ago yet). tenacity only then: most runs pass at
+    once and need not import it; the first 401 is replayed as tenacity's attempt 1."""
+    started = time.monotonic()
+    try:
+        first: dict[str, Any] = api.post(REVIEW_PATH, REVIEW, "create selfsubjectreviews")
+        return first
+    except AuthError as e:
+        if e.status != 401:
+            raise
+        replay: list[BaseException] = [e]
+    import tenacity
+
+    def attempt() -> dict[str, Any]:
+        if replay:
+            raise replay.pop()
+        answer: dict[str, Any] = api.post(REVIEW_PATH, REVIEW, "create selfsubjectreviews")
+        return answer
+
+    grace = min(FRESH_TOKEN_GRACE, api.deadline.remaining() + (time.monotonic() - started))
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(lambda e: isinstance(e, AuthError) and e.status == 401),
-        stop=tenacity.stop_after_delay(min(FRESH_TOKEN_GRACE, api.deadline.remaining())),
+        stop=lambda _: time.monotonic() - started >= grace,
         wait=tenacity.wait_exponential(multiplier=0.02, max=0.25),
         reraise=True,
     )
-    review: dict[str, Any] = retrying(api.post, REVIEW_PATH, REVIEW, "create selfsubjectreviews")
+    review: dict[str, Any] = retrying(attempt)
     return review
 
 

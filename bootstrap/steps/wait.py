@@ -17,13 +17,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import tenacity
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.errors import ApiError, ConflictError, NotFoundError, WaitTimeout
 from bootstrap.kube.client import Api, Deadline, DeadlineReached
 from bootstrap.steps.manifests import segment
+
+if TYPE_CHECKING:
+    import tenacity
 
 log = logging.getLogger("bootstrap")
 
@@ -74,14 +75,28 @@ def wait_for_token(
         delay: float = min(cap, 0.005 * 2.0 ** (retry_state.attempt_number - 1))
         return max(0.0, min(delay, deadline.remaining() - 0.05))
 
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(_NotYet),
-        stop=lambda _: deadline.remaining() <= 0.05,
-        wait=backoff,
-        reraise=True,
-    )
     try:
-        token: Token = retrying(poll)
+        try:
+            token = poll()  # the Secret as applied, or a first GET: often ready already
+        except _NotYet as not_yet:
+            # tenacity from here (imported now, while the controller works): the first
+            # miss is replayed as its attempt 1, so the backoff starts where it would.
+            import tenacity
+
+            replay: list[BaseException] = [not_yet]
+
+            def attempt() -> Token:
+                if replay:
+                    raise replay.pop()
+                return poll()
+
+            retrying = tenacity.Retrying(
+                retry=tenacity.retry_if_exception_type(_NotYet),
+                stop=lambda _: deadline.remaining() <= 0.05,
+                wait=backoff,
+                reraise=True,
+            )
+            token = retrying(attempt)
     except (_NotYet, DeadlineReached):
         raise WaitTimeout(
             f"timed out after {deadline.seconds:g} s waiting for the token controller to fill "

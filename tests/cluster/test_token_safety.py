@@ -88,14 +88,16 @@ def test_admin_credentials_echoed_by_the_server_are_not_printed(
     basic = base64.b64encode(f"ops:{secret}".encode()).decode()
     remember_token(secret)
     remember_token(basic)
-    hostile.echo(503, method="GET", path="/serviceaccounts/", times=1)
-    hostile.echo(403, method="GET", path="/serviceaccounts/")
+    # The ServiceAccount is created first: its POST is answered 503, then 403.
+    hostile.echo(503, method="POST", path="/serviceaccounts$", times=1)
+    hostile.echo(403, method="POST", path="/serviceaccounts$")
+    hostile.echo(403, method="GET", path="/serviceaccounts/")  # the read after a 403
     env = kubeconfig_via(dev_cluster, hostile.url, tmp_path / "k.json", **credentials)
     result = run_tool(
         "--cluster", "dev", "-n", namespace, "--service-account", "x", "-v", env=env, cwd=tmp_path
     )
     assert result.returncode == 5, result.stderr
-    assert hostile.echoed == 2
+    assert hostile.echoed == 3
     printed = result.stdout + result.stderr
     assert secret not in printed and basic not in printed
     assert "retrying" in result.stderr and "Authorization: <redacted>" not in printed
