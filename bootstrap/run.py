@@ -157,6 +157,7 @@ def issue(
         can=can,
         tls_server_name=target.tls_server_name,
         proxy_url=target.proxy_url,
+        lease=lease,
     )
 
 

@@ -179,6 +179,8 @@ def result_line(issued: Any, destination: str, ca_file: Any = None) -> str:
     until = f"valid until {issued.expires_at}" if issued.expires_at else "does not expire"
     if not issued.expires_at and not issued.secret:
         until = "expiry unknown"
+    if getattr(issued, "lease", None):  # --ttl
+        until += f", leased until {issued.lease} (then sweep deletes it)"
     line = f"{issued.identity} on cluster {issued.cluster}, {until} -> {destination}"
     if ca_file is not None:
         line += f" (CA in {ca_file})"

@@ -12,6 +12,7 @@ import click
 
 from bootstrap.commands import flags as shared
 from bootstrap.commands.help import Documented
+from bootstrap.console import NOTICE
 
 log = logging.getLogger("bootstrap")
 
@@ -135,5 +136,5 @@ def run(flags: dict[str, Any]) -> int:
                 raise
             failed += 1
             log.error("error: cluster %s: %s", cluster, e)
-    log.info("%d %s, %d kept", deleted, verb, kept)
+    log.log(NOTICE, "%d %s, %d kept", deleted, verb, kept)  # the one line by default
     return FLEET_FAILED if failed else 0

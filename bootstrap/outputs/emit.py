@@ -63,6 +63,7 @@ class Issued:
     tls_server_name: str | None = None  # the kubeconfig's tls-server-name, carried over
     proxy_url: str | None = None  # the kubeconfig's proxy-url, carried over
     can: Rules | None = None  # what it may do in its namespace (rules.py); None: not asked
+    lease: str | None = None  # --ttl: when sweep may delete what the run created (RFC 3339)
 
     def __repr__(self) -> str:
         return f"Issued(cluster={self.cluster!r}, identity={self.identity!r}, token=<redacted>)"

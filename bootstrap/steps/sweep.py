@@ -36,6 +36,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
+from bootstrap.console import NOTICE
 from bootstrap.errors import AuthError
 from bootstrap.steps import manifests
 from bootstrap.steps.manifests import segment
@@ -277,7 +278,7 @@ def look(api: Any, namespace: str | None, now: datetime) -> list[Decision]:
                 raise
             # Swept in one namespace with rights only there (a RoleBinding cannot grant
             # cluster-wide lists): its ClusterRoleBindings wait for an --all-namespaces sweep.
-            log.info("not allowed to list clusterrolebindings: they are not swept")
+            log.log(NOTICE, "not allowed to list clusterrolebindings: they are not swept")
             body = {}
         items[resource] = [
             {k: v for k, v in item.items() if k != "data"}  # the tokens: never kept

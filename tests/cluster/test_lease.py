@@ -112,9 +112,8 @@ def test_ttl_stamps_one_lease_on_everything_the_run_creates(
         o["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "bootstrap-token"
         for o in objects
     )
-    assert (
-        f"--ttl: what this run creates expires at {lease} (then sweep deletes it)" in result.stderr
-    )
+    # the one line of a successful run says until when its objects live
+    assert f", leased until {lease} (then sweep deletes it) -> " in result.stderr
 
     listed = dev_tool("list", "--format", "json")
     assert listed.returncode == 0, listed.stderr
@@ -640,7 +639,9 @@ def test_a_run_killed_at_any_point_leaves_nothing_invisible(
         assert cleaned.returncode == 0, (point, cleaned.stderr)
         left = [(k, o["metadata"]["name"]) for k, o in labelled(admin, namespace)]
         assert left == [], (point, left)
-    assert killed >= 14  # a dozen requests and more, and the two files
+    # ten requests and more (the ServiceAccount made first, one rules review for the
+    # powers), and the two files
+    assert killed >= 12
 
 
 def test_the_bootstrapper_role_issues_with_a_ttl_and_sweeps_its_namespace(

@@ -179,6 +179,7 @@ def test_list_shows_managed_tokens_with_last_used_and_roles_and_unmanaged_only_o
         "LAST USED",
         "INVALID SINCE",
         "CLEANER MAY REVOKE",
+        "LEASE",
         "ROLES",
     ]
     assert re.split(r"\s{2,}", lines[1])[3:] == [
