@@ -170,3 +170,18 @@ def test_no_descriptor_is_left_open(tmp_path: Path) -> None:
     before = sorted(os.listdir("/proc/self/fd"))
     assert inputs.read_input(path, "") == b"x"
     assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_file_removed_between_the_stat_and_the_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "config"
+    path.write_text("x")
+    _swap_after_stat(monkeypatch, path, path.unlink)
+    with pytest.raises(ConfigError) as e:
+        inputs.read_input(path, "the kubeconfig")
+    assert str(e.value) == f"cannot read the kubeconfig {path}: it does not exist"
+    path.write_text("x")
+    monkeypatch.undo()
+    _swap_after_stat(monkeypatch, path, path.unlink)
+    assert inputs.read_input(path, "the kubeconfig", missing_ok=True) is None

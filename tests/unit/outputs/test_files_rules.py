@@ -283,3 +283,22 @@ def test_the_lock_leaves_no_descriptor_open(tmp_path: Path) -> None:
         pass
     assert sorted(os.listdir("/proc/self/fd")) == before
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_named_temp_that_cannot_be_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "_anonymous_file", lambda dir_fd, mode: None)
+    real_open = os.open
+
+    def read_only(name: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(name).startswith(".bt-"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_open(name, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(OutputError) as e:
+        files.write_atomic(tmp_path / "out.env", b"x\n")
+    assert str(e.value) == (
+        f"cannot write {tmp_path}/out.env: the file system is read-only; nothing was changed there"
+    )

@@ -63,8 +63,14 @@ def _options(out: Path, **flags: Any) -> Options:
     return Options(cluster="c", out=str(out), timeout=5, **flags)
 
 
-def test_a_decision_is_frozen_and_not_fresh_by_default() -> None:
-    decision = renew.Decision(False, "why")
+def test_a_decision_is_frozen_and_not_fresh_by_default(tmp_path: Path, answer: list[Any]) -> None:
+    # Imported here, and made by decide() (a line of renew.py): scripts/mutation serves an
+    # import-time mutant (the dataclass's frozen=True) to a fresh import, in the tests
+    # that run a line of the module.
+    from bootstrap.outputs import renew as fresh
+
+    out = tmp_path / "prod.env"
+    decision = fresh.decide(_options(out), SERVER, tmp_path, 3600, TARGET)
     assert decision.fresh is False
     with pytest.raises(dataclasses.FrozenInstanceError):
         decision.keep = True  # type: ignore[misc]
