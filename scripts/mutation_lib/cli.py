@@ -243,8 +243,14 @@ def _tests_of_module(module: str, trace: runner.Trace) -> list[str]:
     imports it (e.g. `EXIT_CODES` is read by cli.py, not by errors.py)."""
     path = str((ROOT / module).resolve())
     tests = trace.tests_for(path, trace.lines.get(path, {}))
-    name = Path(module).stem
-    imports = re.compile(rf"\bbootstrap\.{name}\b|^from bootstrap import .*\b{name}\b", re.M)
+    # bootstrap/outputs/renew.py: `bootstrap.outputs.renew`, or `from bootstrap.outputs
+    # import ... renew` (a module of a layer's package, since the layers are folders).
+    parts = Path(module).with_suffix("").parts[1:]
+    name, package = parts[-1], ".".join(("bootstrap", *parts[:-1]))
+    dotted = re.escape(".".join(("bootstrap", *parts)))
+    imports = re.compile(
+        rf"\b{dotted}\b|^from {re.escape(package)} import .*\b{name}\b", re.M
+    )
     for test_file in {t.split("::", 1)[0] for t in trace.durations}:
         if imports.search((ROOT / test_file).read_text(encoding="utf-8")):
             tests |= {t for t in trace.durations if t.startswith(test_file + "::")}
