@@ -16,7 +16,6 @@ carry the API's Status message, never a request or token.
 from __future__ import annotations
 
 import copy
-import http.client
 import json
 import logging
 import os
@@ -38,7 +37,7 @@ from bootstrap.errors import (
     TransientError,
     UnreachableError,
 )
-from bootstrap.kube import transport
+from bootstrap.kube import http1, transport
 from bootstrap.kube.credentials import Credentials, Deadline
 
 if TYPE_CHECKING:
@@ -70,12 +69,6 @@ _ANSWERED_LOCK = threading.Lock()
 
 class DeadlineReached(UnreachableError):
     """The run's --timeout ran out before a request could be sent or answered."""
-
-
-class _Connection(http.client.HTTPConnection):
-    """http.client on a socket transport.py opened (through a proxy, TLS...)."""
-
-    raw: socket.socket | None = None
 
 
 class Api:
@@ -142,7 +135,7 @@ class Api:
                 )
             except ValueError as e:
                 raise ConfigError(str(e)) from None
-        self._connection: _Connection | None = None
+        self._connection: http1.Connection | None = None
         self._unreached_since: float | None = None
         self._retry_logged = False
 
@@ -272,7 +265,7 @@ class Api:
             except ssl.SSLCertVerificationError as e:
                 # A certificate that does not verify will not verify on a retry either.
                 raise TLSVerificationError(_tls_message(self.server, e)) from None
-            except (OSError, http.client.HTTPException) as e:
+            except OSError as e:
                 self._note_failure()
                 if dog.fired:
                     if self.deadline.remaining() <= _LAST_TRY:
@@ -339,20 +332,12 @@ class Api:
             dog.watch(connection.raw)
             dog.watch(connection.sock)
             try:
-                if connection.sock is not None:
-                    connection.sock.settimeout(timeout)
-                connection.timeout = timeout
-                connection.putrequest(method, url, skip_accept_encoding=True)
-                for name, value in headers:
-                    connection.putheader(name, value)
-                connection.endheaders(payload)
-                response = connection.getresponse()
-                data = response.read(MAX_BODY + 1)
-                if len(data) > MAX_BODY or response.will_close:
+                connection.sock.settimeout(timeout)
+                response = connection.exchange(method, url, headers, payload, MAX_BODY)
+                if response.will_close:
                     self.close()
-                header_map = {k.lower(): v for k, v in response.headers.items()}
-                return response.status, header_map, data
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                return response.status, response.headers, response.body
+            except (http1.ClosedBeforeAnswer, BrokenPipeError, ConnectionResetError):
                 self.close()
                 if not reused or attempt == 2 or dog.fired:
                     raise
@@ -361,7 +346,7 @@ class Api:
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _connect(self, timeout: float, dog: transport.Watchdog) -> _Connection:
+    def _connect(self, timeout: float, dog: transport.Watchdog) -> http1.Connection:
         grace = self.grace_left()
         connect_timeout = timeout if grace is None else max(0.2, min(timeout, grace))
         raw, sock = transport.connect(
@@ -373,16 +358,11 @@ class Api:
             timeout,
             dog,
         )
-        connection = _Connection(self._endpoint.host, self._endpoint.port, timeout=timeout)
-        connection.sock = sock
-        connection.raw = raw
-        return connection
+        return http1.Connection(sock, raw, self._endpoint.hostport)
 
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
-            if self._connection.raw is not None:
-                self._connection.raw.close()
             self._connection = None
 
     def _result(
@@ -466,7 +446,9 @@ def _network_reason(error: BaseException) -> str:
         return "connection timed out"
     if isinstance(error, TimeoutError):
         return "no response within the request timeout"
-    if isinstance(error, ConnectionError | http.client.HTTPException):
+    if isinstance(error, http1.ProtocolError):
+        return str(error)
+    if isinstance(error, ConnectionError):
         return "connection reset or closed by the server"
     return (
         error.strerror.lower()

@@ -1,0 +1,190 @@
+"""One HTTP/1.1 exchange on a connected socket (plain, TLS or tunnelled), the subset
+the API server speaks: a request out, then a status line, headers and a body framed
+by Content-Length, chunked coding or the end of the connection (RFC 9112 section 6).
+Every read is bounded: a line, the number of header fields, the body.
+
+Hand-written rather than http.client, which imports the email package to parse
+header fields: ~10 ms of every run's start-up (docs/performance.md), for the three
+fields the client reads. Nothing here knows Kubernetes; client.py maps the errors.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Protocol
+
+MAX_LINE = 65536  # a status line, header field or chunk-size line (as http.client)
+MAX_FIELDS = 100  # header fields, and trailer fields after a chunked body
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+class ProtocolError(ConnectionError):
+    """The server's bytes are not an HTTP/1.1 response, or stop in the middle of one."""
+
+
+class ClosedBeforeAnswer(ConnectionResetError):
+    """The server closed the connection without a status line (an idle kept-alive
+    connection it had timed out, typically: safe to send the request again)."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]  # field names lower-cased; repeated fields joined by ", "
+    body: bytes  # at most max_body + 1 bytes: more than max_body means cut short
+    will_close: bool  # the connection cannot carry another request
+
+
+class Connection:
+    """A socket to speak HTTP/1.1 on; `raw` is the TCP socket under TLS or a tunnel."""
+
+    def __init__(self, sock: socket.socket, raw: socket.socket, host: str) -> None:
+        self.sock = sock
+        self.raw = raw
+        self.host = host  # the Host field: host:port, IPv6 in brackets
+        self._reader = sock.makefile("rb")
+
+    def exchange(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        payload: bytes | None,
+        max_body: int,
+    ) -> Response:
+        self.sock.sendall(request_bytes(method, target, self.host, headers, payload))
+        return read_response(self._reader, method, max_body)
+
+    def close(self) -> None:
+        self._reader.close()
+        self.sock.close()
+        if self.raw is not self.sock:
+            self.raw.close()
+
+
+def request_bytes(
+    method: str,
+    target: str,
+    host: str,
+    headers: list[tuple[str, str]],
+    payload: bytes | None,
+) -> bytes:
+    """The request head and body; a CR, LF or NUL in any part is refused (no header
+    can be smuggled into another through a value from a kubeconfig)."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    for line in lines:
+        if any(c in line for c in "\r\n\0"):
+            raise ValueError("an HTTP request line or header field holds a line break or NUL")
+    if any(c <= " " or c == "\x7f" for c in target):
+        raise ValueError("an HTTP request target holds a space or a control character")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + payload if payload else head
+
+
+def read_response(reader: _Reader, method: str, max_body: int) -> Response:
+    while True:
+        status, close = _status_line(reader)
+        headers = _fields(reader)
+        if status >= 200 or status == 101:
+            break  # an interim 1xx answer (100 Continue...) is followed by the real one
+    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    close = (close and "keep-alive" not in tokens) or "close" in tokens
+    if method == "HEAD" or status < 200 or status in (204, 304):
+        return Response(status, headers, b"", close)
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        if coding.rsplit(",", 1)[-1].strip().lower() != "chunked":
+            return Response(status, headers, _until_close(reader, max_body), True)
+        body, cut = _chunked(reader, max_body)
+        return Response(status, headers, body, close or cut)
+    length = headers.get("content-length")
+    if length is None:
+        return Response(status, headers, _until_close(reader, max_body), True)
+    size = _content_length(length)
+    body = _exactly(reader, min(size, max_body + 1))
+    return Response(status, headers, body, close or size > max_body)
+
+
+class _Reader(Protocol):  # the part of io.BufferedReader used here
+    def readline(self, size: int = -1, /) -> bytes: ...
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _line(reader: _Reader, what: str) -> bytes:
+    line = reader.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise ProtocolError(f"the server sent an over-long {what} (> {MAX_LINE} bytes)")
+    return line
+
+
+def _status_line(reader: _Reader) -> tuple[int, bool]:
+    """(status, whether an HTTP/1.0 answer closes by default)."""
+    line = _line(reader, "status line")
+    if not line:
+        raise ClosedBeforeAnswer("the server closed the connection without an answer")
+    parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+    version, code = parts[0], parts[1] if len(parts) > 1 else ""
+    if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not code.isdigit():
+        raise ProtocolError("the server's answer is not an HTTP/1.1 response")
+    return int(code), version == "HTTP/1.0"
+
+
+def _fields(reader: _Reader) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for _ in range(MAX_FIELDS + 1):
+        line = _line(reader, "header field")
+        if not line:
+            raise ProtocolError("the connection closed in the middle of the response headers")
+        if line in (b"\r\n", b"\n"):
+            return fields
+        name, colon, value = line.decode("latin-1").partition(":")
+        if not colon or not name or name != name.strip() or name[0] in " \t":
+            raise ProtocolError("the server sent a malformed header field")
+        key = name.lower()
+        value = value.strip(" \t\r\n")
+        fields[key] = f"{fields[key]}, {value}" if key in fields else value
+    raise ProtocolError(f"the server sent more than {MAX_FIELDS} header fields")
+
+
+def _content_length(value: str) -> int:
+    """One length, or the same one repeated (RFC 9110 8.6); anything else is refused."""
+    lengths = {v.strip() for v in value.split(",")}
+    if len(lengths) != 1:
+        raise ProtocolError("the server sent conflicting Content-Length fields")
+    (length,) = lengths
+    if not length.isdigit() or not length.isascii():
+        raise ProtocolError("the server sent an invalid Content-Length")
+    return int(length)
+
+
+def _exactly(reader: _Reader, size: int) -> bytes:
+    data = reader.read(size) if size else b""
+    if len(data) < size:
+        raise ProtocolError("the connection closed in the middle of the response body")
+    return data
+
+
+def _until_close(reader: _Reader, max_body: int) -> bytes:
+    return reader.read(max_body + 1)
+
+
+def _chunked(reader: _Reader, max_body: int) -> tuple[bytes, bool]:
+    """The body of a chunked answer; (body, cut short) once it passes max_body."""
+    body = bytearray()
+    while True:
+        size_text = _line(reader, "chunk size").split(b";", 1)[0].strip().decode("latin-1")
+        if not size_text or len(size_text) > 16 or not set(size_text) <= _HEX:
+            raise ProtocolError("the server sent an invalid chunk size")
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        want = min(size, max_body + 1 - len(body))
+        body += _exactly(reader, want)
+        if len(body) > max_body:
+            return bytes(body), True
+        if _exactly(reader, 2) != b"\r\n":  # the CRLF after the chunk
+            raise ProtocolError("the server sent a chunk longer than its size")
+    _fields(reader)  # trailer fields, bounded like the headers, then the final CRLF
+    return bytes(body), False

@@ -1,0 +1,243 @@
+"""kube/http1.py: the HTTP/1.1 subset the client speaks, every read bounded. Literal
+bytes in, literal values out; a hostile server's pacing is in tests/unit/test_hostile_text.py
+and the real API server's answers in every cluster test."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+
+import pytest
+
+from bootstrap.kube import http1
+from bootstrap.kube.http1 import ClosedBeforeAnswer, ProtocolError, Response
+
+
+def parse(raw: bytes, method: str = "GET", max_body: int = 1000) -> Response:
+    return http1.read_response(io.BufferedReader(io.BytesIO(raw)), method, max_body)  # type: ignore[arg-type]
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+
+def test_a_content_length_answer() -> None:
+    assert parse(OK) == Response(
+        200, {"content-type": "application/json", "content-length": "2"}, b"{}", False
+    )
+
+
+def test_the_next_answer_on_the_connection_is_left_unread() -> None:
+    reader = io.BufferedReader(
+        io.BytesIO(OK + b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    )
+    assert http1.read_response(reader, "GET", 100).body == b"{}"  # type: ignore[arg-type]
+    second = http1.read_response(reader, "GET", 100)  # type: ignore[arg-type]
+    assert (second.status, second.body, second.will_close) == (404, b"", False)
+
+
+def test_a_chunked_answer_with_extensions_and_trailers() -> None:
+    raw = (
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'3;ext=1\r\n{"a\r\nA\r\n": "bcdef"\r\n1\r\n}\r\n0\r\nX-Trailer: t\r\n\r\n'
+    )
+    response = parse(raw)
+    assert (response.status, response.body, response.will_close) == (201, b'{"a": "bcdef"}', False)
+
+
+def test_header_names_are_lower_cased_and_repeated_fields_joined() -> None:
+    raw = b"HTTP/1.1 200 OK\r\nWarning: a\r\nwarning: b\r\nRetry-After:  3 \r\nContent-Length: 0\r\n\r\n"
+    assert parse(raw).headers == {"warning": "a, b", "retry-after": "3", "content-length": "0"}
+
+
+def test_an_answer_without_framing_is_read_to_the_end_and_closes() -> None:
+    raw = b'HTTP/1.1 200 OK\r\n\r\n{"kind": "Status"}'
+    assert (parse(raw).body, parse(raw).will_close) == (b'{"kind": "Status"}', True)
+
+
+@pytest.mark.parametrize(
+    ("head", "closes"),
+    [
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\n", True),
+        (b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\n", True),
+        (b"HTTP/1.0 200 OK\r\n", True),
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n", False),
+        (b"HTTP/1.1 200 OK\r\n", False),
+    ],
+)
+def test_connection_close(head: bytes, closes: bool) -> None:
+    assert parse(head + b"Content-Length: 1\r\n\r\nx").will_close is closes
+
+
+def test_interim_answers_are_skipped() -> None:
+    raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nA: b\r\n\r\n" + OK
+    assert (parse(raw).status, parse(raw).body) == (200, b"{}")
+
+
+@pytest.mark.parametrize("status", [b"204 No Content", b"304 Not Modified"])
+def test_answers_without_a_body(status: bytes) -> None:
+    raw = b"HTTP/1.1 " + status + b"\r\nContent-Length: 5\r\n\r\n"
+    assert parse(raw).body == b""
+    assert parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", method="HEAD").body == b""
+
+
+def test_a_body_over_the_bound_is_cut_at_bound_plus_one_and_the_connection_dropped() -> None:
+    sized = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n" + b"x" * 50, max_body=10)
+    assert (sized.body, sized.will_close) == (b"x" * 11, True)
+    chunked = parse(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n"
+        + b"y" * 8
+        + b"\r\n8\r\n"
+        + b"z" * 8
+        + b"\r\n0\r\n\r\n",
+        max_body=10,
+    )
+    assert (chunked.body, chunked.will_close) == (b"y" * 8 + b"zzz", True)
+    unframed = parse(b"HTTP/1.1 200 OK\r\n\r\n" + b"w" * 50, max_body=10)
+    assert (unframed.body, unframed.will_close) == (b"w" * 11, True)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"HTTP/2 200 OK\r\n\r\n", "not an HTTP/1.1 response"),
+        (b"SSH-2.0-OpenSSH_9.6\r\n", "not an HTTP/1.1 response"),
+        (b"HTTP/1.1 20 OK\r\n\r\n", "not an HTTP/1.1 response"),
+        (b"HTTP/1.1 2x0 OK\r\n\r\n", "not an HTTP/1.1 response"),
+        (b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "malformed header field"),
+        (b"HTTP/1.1 200 OK\r\n folded: value\r\n\r\n", "malformed header field"),
+        (b"HTTP/1.1 200 OK\r\nName : value\r\n\r\n", "malformed header field"),
+        (b"HTTP/1.1 200 OK\r\n: value\r\n\r\n", "malformed header field"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", "in the middle of the response headers"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nab", "conflicting Content-Length"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nab",
+            "conflicting Content-Length",
+        ),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nab", "invalid Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nab", "invalid Content-Length"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+            "in the middle of the response body",
+        ),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "invalid chunk size"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\nab\r\n0\r\n\r\n",
+            "invalid chunk size",
+        ),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", "invalid chunk size"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
+            "chunk longer than its size",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+            "in the middle of the response body",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n",
+            "invalid chunk size",
+        ),  # ends where the next size is due
+    ],
+)
+def test_what_is_not_http_is_refused(raw: bytes, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        parse(raw)
+
+
+def test_a_silent_close_is_told_apart_so_a_stale_connection_can_be_retried() -> None:
+    with pytest.raises(ClosedBeforeAnswer):
+        parse(b"")
+    assert issubclass(ClosedBeforeAnswer, ConnectionResetError)
+    assert not issubclass(ProtocolError, ConnectionResetError)
+
+
+def test_lines_and_field_counts_are_bounded() -> None:
+    with pytest.raises(ProtocolError, match="over-long status line"):
+        parse(b"HTTP/1.1 200 " + b"O" * 65536 + b"\r\n\r\n")
+    with pytest.raises(ProtocolError, match="over-long header field"):
+        parse(b"HTTP/1.1 200 OK\r\nX: " + b"v" * 65536 + b"\r\n\r\n")
+    many = b"".join(b"X-%d: v\r\n" % i for i in range(101))
+    with pytest.raises(ProtocolError, match="more than 100 header fields"):
+        parse(b"HTTP/1.1 200 OK\r\n" + many + b"\r\n")
+    assert (
+        len(
+            parse(
+                b"HTTP/1.1 200 OK\r\n" + many[: many.index(b"X-99:")] + b"Content-Length: 0\r\n\r\n"
+            ).headers
+        )
+        == 100
+    )
+    with pytest.raises(ProtocolError, match="over-long chunk size"):
+        parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 65537 + b"\r\n")
+    trailers = b"".join(b"T-%d: v\r\n" % i for i in range(101))
+    with pytest.raises(ProtocolError, match="more than 100 header fields"):
+        parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + trailers + b"\r\n")
+
+
+def test_the_request_bytes() -> None:
+    assert http1.request_bytes(
+        "POST",
+        "/api/v1/namespaces/ns/secrets",
+        "[::1]:6443",
+        [("Accept", "application/json")],
+        b"{}",
+    ) == (
+        b"POST /api/v1/namespaces/ns/secrets HTTP/1.1\r\nHost: [::1]:6443\r\n"
+        b"Accept: application/json\r\n\r\n{}"
+    )
+    assert (
+        http1.request_bytes("GET", "/api", "h:1", [], None)
+        == b"GET /api HTTP/1.1\r\nHost: h:1\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "headers"),
+    [
+        ("/api", [("Authorization", "Bearer abc\r\nX-Injected: 1")]),
+        ("/api", [("Authorization", "Bearer abc\n")]),
+        ("/api", [("Authorization", "Bearer a\0b")]),
+        ("/api", [("X\r\nY", "v")]),
+        ("/api HTTP/1.1\r\nX: y", []),
+        ("/a b", []),
+        ("/a\x7f", []),
+        ("/a\tb", []),
+    ],
+)
+def test_nothing_is_smuggled_into_the_request(target: str, headers: list[tuple[str, str]]) -> None:
+    with pytest.raises(ValueError):
+        http1.request_bytes("GET", target, "h:1", headers, None)
+
+
+def test_an_exchange_on_a_socket_pair_keeps_the_connection() -> None:
+    ours, theirs = socket.socketpair()
+    seen: list[bytes] = []
+
+    def server() -> None:
+        with theirs:
+            for answer in (
+                OK,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n!\r\n0\r\n\r\n",
+            ):
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += theirs.recv(4096)
+                seen.append(request)
+                theirs.sendall(answer)
+
+    thread = threading.Thread(target=server)
+    thread.start()
+    connection = http1.Connection(ours, ours, "example.test:443")
+    try:
+        first = connection.exchange("GET", "/api", [("Accept", "application/json")], None, 100)
+        second = connection.exchange("GET", "/apis", [], None, 100)
+    finally:
+        connection.close()
+        thread.join(5)
+    assert (first.body, second.body) == (b"{}", b"!")
+    assert seen == [
+        b"GET /api HTTP/1.1\r\nHost: example.test:443\r\nAccept: application/json\r\n\r\n",
+        b"GET /apis HTTP/1.1\r\nHost: example.test:443\r\n\r\n",
+    ]
+    assert ours.fileno() == -1  # closed
