@@ -87,6 +87,7 @@ _REQUEST_DROP = frozenset(
         "accept-encoding",
     }
 )
+_WATCH = re.compile(r"[?&]watch=(1|true)(&|$)")
 _RESPONSE_DROP = frozenset(
     {
         "connection",
@@ -582,6 +583,52 @@ class FaultProxy:
                     self._sockets.discard(connection.sock)
             connection.close()
 
+    def _relay_watch(
+        self, target: str, headers: Message, client_cert: bool, downstream: _Handler
+    ) -> int | None:
+        """Relay a watch upstream -> downstream as its bytes come (chunked); the status,
+        or None if the upstream request failed (then a 502 is sent, as _forward does)."""
+        connection = http.client.HTTPSConnection(
+            self._host,
+            self._upstream_port,
+            timeout=self._upstream_timeout,
+            context=self._upstream_context(headers, client_cert),
+        )
+        try:
+            connection.connect()
+            with self._lock:
+                assert connection.sock is not None
+                self._sockets.add(connection.sock)
+            connection.putrequest("GET", self._prefix + target)
+            for name, value in headers.items():
+                if name.lower() not in _REQUEST_DROP:
+                    connection.putheader(name, value)
+            connection.endheaders()
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException) as e:
+            document = status_body(502, f"faultproxy: upstream request failed: {e!r}")
+            downstream._send(502, "Bad Gateway", [], _json_bytes(document))
+            connection.close()
+            return None
+        try:
+            downstream.send_response_only(response.status, response.reason)
+            for name, value in response.getheaders():
+                if name.lower() not in _RESPONSE_DROP:
+                    downstream.send_header(name, value)
+            downstream.send_header("Transfer-Encoding", "chunked")
+            downstream.end_headers()
+            while piece := response.read1(65536):
+                downstream.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            downstream.wfile.write(b"0\r\n\r\n")
+        except (OSError, http.client.HTTPException) as e:  # either side went away
+            log.debug("faultproxy: watch %s ended: %r", target, e)
+        finally:
+            with self._lock:
+                if connection.sock is not None:
+                    self._sockets.discard(connection.sock)
+            connection.close()
+        return response.status
+
 
 class _Server(socketserver.TCPServer):
     """Accepts TCP connections; FaultProxy._spawn does TLS and HTTP in a thread."""
@@ -649,6 +696,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
 
+        if method == "GET" and _WATCH.search(target) and (rule is None or rule.mutate is None):
+            # A watch is relayed as it streams (a buffering proxy would hold every event
+            # until the watch ends); the faults above apply to it as to any request.
+            status = proxy._relay_watch(target, self.headers, self._client_cert(), self)
+            proxy._record(method, target, status, "delay" if kind == "delay" else None)
+            self.close_connection = True
+            return
         forwarded = body if body or method in ("POST", "PUT", "PATCH") else None
         status, reason, headers, data = proxy._forward(
             method, target, self.headers, forwarded, self._client_cert()

@@ -360,6 +360,50 @@ class Api:
         )
         return http1.Connection(sock, raw, self._endpoint.hostport)
 
+    def watch_for(
+        self, path: str, what: str, seconds: float, found: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any] | None:
+        """A watch (path with ?watch=1...) for at most `seconds`: the first event that
+        `found` accepts, or None when the window passes, the watch ends first or the
+        connection fails (the caller then polls, which tells those apart). An answer
+        other than 2xx raises as request() would (403: no `watch` permission). The
+        connection is closed after it: an open watch cannot be cut short otherwise."""
+        timeout = min(seconds, self.deadline.remaining() - _LAST_TRY)
+        if timeout <= 0:
+            return None
+        started = time.perf_counter()
+        with transport.Watchdog(timeout) as dog:
+            try:
+                connection = self._connection or self._connect(timeout, dog)
+            except OSError:
+                return None
+            self._connection = None  # the watch uses it up
+            dog.watch(connection.raw)
+            dog.watch(connection.sock)
+            try:
+                connection.sock.settimeout(timeout)
+                head, lines = connection.stream(
+                    self._prefix_path(path), self._headers, MAX_BODY, MAX_BODY
+                )
+                if not 200 <= head.status < 300:
+                    self._result(head.status, head.headers, head.body, what)
+                for line in lines:
+                    event = json.loads(line)
+                    if isinstance(event, dict) and found(event):
+                        log.debug(
+                            "watch %s -> %s (%.1f ms)",
+                            path,
+                            event.get("type"),
+                            (time.perf_counter() - started) * 1000,
+                        )
+                        return event
+            except (OSError, ValueError):  # cut off at the window's end, or not a watch
+                pass
+            finally:
+                connection.close()
+        log.debug("watch %s: nothing after %.0f ms", path, (time.perf_counter() - started) * 1000)
+        return None
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()

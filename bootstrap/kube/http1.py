@@ -11,6 +11,7 @@ fields the client reads. Nothing here knows Kubernetes; client.py maps the error
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,6 +57,17 @@ class Connection:
         self.sock.sendall(request_bytes(method, target, self.host, headers, payload))
         return read_response(self._reader, method, max_body)
 
+    def stream(
+        self, target: str, headers: list[tuple[str, str]], max_line: int, max_body: int
+    ) -> tuple[Response, Iterator[bytes]]:
+        """A GET whose body is read as it arrives (a watch): the answer without its
+        body and the body's lines for a 2xx one; else the whole answer and no lines."""
+        self.sock.sendall(request_bytes("GET", target, self.host, headers, None))
+        status, fields, close = read_head(self._reader)
+        if not 200 <= status < 300:
+            return read_body(self._reader, "GET", status, fields, close, max_body), iter(())
+        return Response(status, fields, b"", True), body_lines(self._reader, fields, max_line)
+
     def close(self) -> None:
         self._reader.close()
         self.sock.close()
@@ -84,18 +96,19 @@ def request_bytes(
 
 
 def read_response(reader: _Reader, method: str, max_body: int) -> Response:
-    while True:
-        status, close = _status_line(reader)
-        headers = _fields(reader)
-        if status >= 200 or status == 101:
-            break  # an interim 1xx answer (100 Continue...) is followed by the real one
-    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-    close = (close and "keep-alive" not in tokens) or "close" in tokens
+    status, headers, close = read_head(reader)
+    return read_body(reader, method, status, headers, close, max_body)
+
+
+def read_body(
+    reader: _Reader, method: str, status: int, headers: dict[str, str], close: bool, max_body: int
+) -> Response:
+    """The answer whose head was read, with its body (at most max_body + 1 bytes)."""
     if method == "HEAD" or status < 200 or status in (204, 304):
         return Response(status, headers, b"", close)
     coding = headers.get("transfer-encoding")
     if coding is not None:
-        if coding.rsplit(",", 1)[-1].strip().lower() != "chunked":
+        if not _chunked_coding(coding):
             return Response(status, headers, _until_close(reader, max_body), True)
         body, cut = _chunked(reader, max_body)
         return Response(status, headers, body, close or cut)
@@ -105,6 +118,58 @@ def read_response(reader: _Reader, method: str, max_body: int) -> Response:
     size = _content_length(length)
     body = _exactly(reader, min(size, max_body + 1))
     return Response(status, headers, body, close or size > max_body)
+
+
+def read_head(reader: _Reader) -> tuple[int, dict[str, str], bool]:
+    """(status, header fields, whether the connection closes after this answer)."""
+    while True:
+        status, close = _status_line(reader)
+        headers = _fields(reader)
+        if status >= 200 or status == 101:
+            break  # an interim 1xx answer (100 Continue...) is followed by the real one
+    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    return status, headers, (close and "keep-alive" not in tokens) or "close" in tokens
+
+
+def body_lines(reader: _Reader, headers: dict[str, str], max_line: int) -> Iterator[bytes]:
+    """The body of an answer as it arrives, a line at a time (a watch's events, one
+    JSON object a line), each at most max_line bytes; ends with the body."""
+    coding = headers.get("transfer-encoding")
+    if coding is not None and _chunked_coding(coding):
+        yield from _chunked_lines(reader, max_line)
+        return
+    length = headers.get("content-length")
+    left = _content_length(length) if coding is None and length is not None else None
+    while left is None or left > 0:
+        line = reader.readline(max_line + 1 if left is None else min(max_line + 1, left))
+        if not line:
+            return
+        if len(line) > max_line:
+            raise ProtocolError(f"the server sent a line over {max_line} bytes")
+        if left is not None:
+            left -= len(line)
+        yield line
+
+
+def _chunked_lines(reader: _Reader, max_line: int) -> Iterator[bytes]:
+    pending = b""
+    while (size := _chunk_size(reader)) > 0:
+        while size > 0:  # a chunk is read in pieces: its size is the server's word
+            piece = _exactly(reader, min(size, max_line + 1))
+            size -= len(piece)
+            *lines, pending = (pending + piece).split(b"\n")
+            yield from (line + b"\n" for line in lines)
+            if len(pending) > max_line:
+                raise ProtocolError(f"the server sent a line over {max_line} bytes")
+        if _exactly(reader, 2) != b"\r\n":
+            raise ProtocolError("the server sent a chunk longer than its size")
+    _fields(reader)
+    if pending:
+        yield pending
+
+
+def _chunked_coding(coding: str) -> bool:
+    return coding.rsplit(",", 1)[-1].strip().lower() == "chunked"
 
 
 class _Reader(Protocol):  # the part of io.BufferedReader used here
@@ -170,14 +235,18 @@ def _until_close(reader: _Reader, max_body: int) -> bytes:
     return reader.read(max_body + 1)
 
 
+def _chunk_size(reader: _Reader) -> int:
+    size_text = _line(reader, "chunk size").split(b";", 1)[0].strip().decode("latin-1")
+    if not size_text or len(size_text) > 16 or not set(size_text) <= _HEX:
+        raise ProtocolError("the server sent an invalid chunk size")
+    return int(size_text, 16)
+
+
 def _chunked(reader: _Reader, max_body: int) -> tuple[bytes, bool]:
     """The body of a chunked answer; (body, cut short) once it passes max_body."""
     body = bytearray()
     while True:
-        size_text = _line(reader, "chunk size").split(b";", 1)[0].strip().decode("latin-1")
-        if not size_text or len(size_text) > 16 or not set(size_text) <= _HEX:
-            raise ProtocolError("the server sent an invalid chunk size")
-        size = int(size_text, 16)
+        size = _chunk_size(reader)
         if size == 0:
             break
         want = min(size, max_body + 1 - len(body))

@@ -1,12 +1,15 @@
 """Step 4: wait until the token controller has filled the Secret, then decode it.
 
-The controller usually fills a new Secret within 10-20 ms, so the first check
-is immediate (the Secret as just created) and the next ones follow 5, 10, 20,
-25, 25... ms later: every 25 ms for the first 2 s (a token is picked up within
-~25 ms plus one round trip of being written), every 100 ms up to 10 s, then
-every 500 ms, so a controller that is slow or down is not hammered.
-Transient API failures are retried inside each request (see `client`); a
-vanished Secret or a refused request ends the wait at once.
+The controller usually fills a new Secret within 5-20 ms. The Secret as just
+created is the first check; then one watch of that Secret from the version
+created (as `kubectl wait` watches), which answers the moment the controller
+writes the token: no polling interval to sit out, one request. Should the
+watch not answer within 1 s (a slow or stopped controller), be refused (no
+`watch` permission) or fail, tenacity polls: 5, 10, 20, 25, 25... ms apart,
+every 25 ms up to 2 s, every 100 ms up to 10 s, then every 500 ms, so a
+controller that is slow or down is not hammered. Transient API failures are
+retried inside each request (see `client`); a vanished Secret or a refused
+GET ends the wait at once.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ log = logging.getLogger("bootstrap")
 
 # (elapsed seconds below which, poll interval cap): fast first, then gentler.
 SCHEDULE = ((2.0, 0.025), (10.0, 0.1), (float("inf"), 0.5))
+WATCH_WINDOW = 1.0  # seconds the watch may take before the wait polls instead
 
 
 @dataclass(frozen=True)
@@ -79,24 +83,11 @@ def wait_for_token(
         try:
             token = poll()  # the Secret as applied, or a first GET: often ready already
         except _NotYet as not_yet:
-            # tenacity from here (imported now, while the controller works): the first
-            # miss is replayed as its attempt 1, so the backoff starts where it would.
-            import tenacity
-
-            replay: list[BaseException] = [not_yet]
-
-            def attempt() -> Token:
-                if replay:
-                    raise replay.pop()
-                return poll()
-
-            retrying = tenacity.Retrying(
-                retry=tenacity.retry_if_exception_type(_NotYet),
-                stop=lambda _: deadline.remaining() <= 0.05,
-                wait=backoff,
-                reraise=True,
-            )
-            token = retrying(attempt)
+            watched = _watch(api, path, namespace, secret, first)
+            if watched is not None:
+                token = watched
+            else:
+                token = _poll_with_tenacity(not_yet, poll, backoff, deadline)
     except (_NotYet, DeadlineReached):
         raise WaitTimeout(
             f"timed out after {deadline.seconds:g} s waiting for the token controller to fill "
@@ -118,15 +109,83 @@ def wait_for_token(
     return token
 
 
+def _poll_with_tenacity(
+    first_miss: _NotYet,
+    poll: Callable[[], Token],
+    backoff: Callable[[tenacity.RetryCallState], float],
+    deadline: Deadline,
+) -> Token:
+    """tenacity from here (imported now: most runs never come here): the first miss is
+    replayed as its attempt 1, so the backoff starts where it would."""
+    import tenacity
+
+    replay: list[BaseException] = [first_miss]
+
+    def attempt() -> Token:
+        if replay:
+            raise replay.pop()
+        return poll()
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_NotYet),
+        stop=lambda _: deadline.remaining() <= 0.05,
+        wait=backoff,
+        reraise=True,
+    )
+    token: Token = retrying(attempt)
+    return token
+
+
+def _watch(
+    api: Api, path: str, namespace: str, secret: str, first: dict[str, Any] | None
+) -> Token | None:
+    """The token from a watch of the Secret, from the version just created: None when
+    the watch gives nothing (the polls then look, and report what is wrong)."""
+    name = path.rsplit("/", 1)[1]
+    version = ((first or {}).get("metadata") or {}).get("resourceVersion")
+    query = f"?fieldSelector=metadata.name%3D{name}&watch=1&timeoutSeconds={WATCH_WINDOW:.0f}"
+    if isinstance(version, str) and version.isdigit():
+        query += f"&resourceVersion={version}"
+
+    def filled_or_gone(event: dict[str, Any]) -> bool:
+        return event.get("type") == "DELETED" or bool(_data(event).get("token"))
+
+    try:
+        event = api.watch_for(
+            path.rsplit("/", 1)[0] + query,
+            f"watch secrets in namespace {namespace}",
+            WATCH_WINDOW,
+            filled_or_gone,
+        )
+    except ApiError as e:  # e.g. 403: a bootstrapper without `watch` polls instead
+        log.debug("watching Secret %s/%s failed (%s): polling", namespace, secret, e)
+        return None
+    if event is None:
+        return None
+    if event.get("type") == "DELETED":
+        raise ConflictError(_GONE.format(namespace=namespace, secret=secret))
+    return decode(_data(event), namespace, secret)
+
+
+def _data(event: dict[str, Any]) -> dict[str, Any]:
+    """The Secret's data in a watch event; {} for anything else (an ERROR's Status...)."""
+    secret = event.get("object")
+    data = secret.get("data") if isinstance(secret, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+_GONE = (
+    "Secret {namespace}/{secret} disappeared while waiting for its token: the token "
+    "controller deletes a token Secret whose ServiceAccount is missing or was "
+    "replaced (or someone deleted it); check the ServiceAccount and run again"
+)
+
+
 def _get(api: Api, path: str, namespace: str, secret: str) -> dict[str, Any]:
     try:
         return api.get(path, f"get secrets in namespace {namespace}")
     except NotFoundError:
-        raise ConflictError(
-            f"Secret {namespace}/{secret} disappeared while waiting for its token: the token "
-            "controller deletes a token Secret whose ServiceAccount is missing or was "
-            "replaced (or someone deleted it); check the ServiceAccount and run again"
-        ) from None
+        raise ConflictError(_GONE.format(namespace=namespace, secret=secret)) from None
 
 
 def decode(data: dict[str, Any], namespace: str, secret: str) -> Token:

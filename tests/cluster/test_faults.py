@@ -109,6 +109,8 @@ def test_transient_errors_during_apply_and_wait_are_retried(
         raise RuntimeError("the Secret was created, but its response is lost")
 
     proxy.mutate_json(lose_response, method="POST", path=f"{secrets}$", times=1)
+    # The watch for the token is cut, so the wait polls: its first GET gets a 429.
+    proxy.reset(method="GET", path=rf"{secrets}\?.*watch=1", times=1)
     proxy.fail(429, retry_after=1, method="GET", path=f"{secrets}/", times=1)
     started = time.monotonic()
     result = run_tool(
@@ -128,9 +130,31 @@ def test_transient_errors_during_apply_and_wait_are_retried(
     assert result.returncode == 0, result.stderr
     assert elapsed >= 1.0, "Retry-After: 1 was not honoured"
     assert len(admin.secrets_of(namespace, "robot")) == 1
-    assert proxy.count(fault="reset") == 1 and proxy.count(fault="fail") == 3
+    assert proxy.count(fault="reset") == 2 and proxy.count(fault="fail") == 3
     assert "retrying" in result.stderr
     assert admin.whoami(read_token(tmp_path / "robot@dev.env"))[0] == 201
+
+
+def test_the_wait_is_one_watch_relayed_as_it_streams(
+    proxy: FaultProxy, via_proxy: dict[str, str], admin: Admin, namespace: str, tmp_path: Path
+) -> None:
+    # The usual wait: one watch from the version created, answered when the controller
+    # writes the token (through a proxy that relays it as it streams); no GET, no poll.
+    result = run_tool(
+        *("--cluster", "dev", "-n", namespace, "--service-account", "watched", "--debug"),
+        env=via_proxy,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    secrets = f"/api/v1/namespaces/{namespace}/secrets"
+    assert [(e.method, e.status) for e in proxy.requests if e.path.startswith(secrets)] == [
+        ("POST", 201),
+        ("GET", 200),
+    ]
+    (watch,) = [e.path for e in proxy.requests if "watch=1" in e.path]
+    assert watch.startswith(f"{secrets}?fieldSelector=metadata.name%3Dwatched-token&watch=1&")
+    assert "-> MODIFIED" in result.stderr and "token controller filled Secret" in result.stderr
+    assert admin.whoami(read_token(tmp_path / "watched@dev.env"))[0] == 201
 
 
 # --- 2. API server restarts while the tool waits -----------------------------------

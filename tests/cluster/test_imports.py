@@ -75,8 +75,9 @@ NEVER_ON_THE_PLAIN_PATH = {
 
 
 # Libraries a plain run does without: http.client (and the email package it parses
-# header fields with) gave way to kube/http1.py.
-OTHERS_NEVER_ON_THE_PLAIN_PATH = {"http.client", "email.parser", "email"}
+# header fields with) gave way to kube/http1.py; tenacity is imported only to retry
+# or to poll when the watch for the token gave nothing.
+OTHERS_NEVER_ON_THE_PLAIN_PATH = {"http.client", "email.parser", "email", "tenacity"}
 
 
 def all_imported(stderr: str) -> set[str]:

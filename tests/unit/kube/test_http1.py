@@ -241,3 +241,46 @@ def test_an_exchange_on_a_socket_pair_keeps_the_connection() -> None:
         b"GET /apis HTTP/1.1\r\nHost: example.test:443\r\n\r\n",
     ]
     assert ours.fileno() == -1  # closed
+
+
+def lines(raw_body: bytes, headers: dict[str, str], max_line: int = 20) -> list[bytes]:
+    reader = io.BufferedReader(io.BytesIO(raw_body))
+    return list(http1.body_lines(reader, headers, max_line))  # type: ignore[arg-type]
+
+
+CHUNKED = {"transfer-encoding": "chunked"}
+
+
+def test_a_watch_body_is_read_a_line_at_a_time_across_chunks() -> None:
+    body = b'5\r\n{"a":\r\n7\r\n1}\n{"b"\r\n4\r\n:2}\n\r\n0\r\n\r\n'
+    assert lines(body, CHUNKED) == [b'{"a":1}\n', b'{"b":2}\n']
+    assert lines(b"3\r\nxyz\r\n0\r\n\r\n", CHUNKED) == [b"xyz"]  # a last line without \n
+
+
+def test_a_line_body_framed_by_length_or_by_the_close() -> None:
+    assert lines(b"ab\ncd\nef", {"content-length": "6"}) == [b"ab\n", b"cd\n"]
+    assert lines(b"ab\ncd", {}) == [b"ab\n", b"cd"]
+
+
+def test_lines_are_bounded_however_the_chunks_come() -> None:
+    with pytest.raises(ProtocolError, match="line over 20 bytes"):
+        lines(b"15\r\n" + b"x" * 21 + b"\r\n0\r\n\r\n", CHUNKED)
+    with pytest.raises(ProtocolError, match="line over 20 bytes"):  # 21 bytes in 3 chunks
+        lines(b"7\r\nxxxxxxx\r\n" * 3 + b"0\r\n\r\n", CHUNKED)
+    huge = b"fffffffffffffff\r\n" + b"y" * 100  # the size is the server's word, not a buffer
+    with pytest.raises(ProtocolError, match="line over 20 bytes"):
+        lines(huge, CHUNKED)
+    with pytest.raises(ProtocolError, match="line over 20 bytes"):
+        lines(b"z" * 30, {})
+    assert lines(b"x" * 20 + b"\n", {}, max_line=21) == [b"x" * 20 + b"\n"]
+
+
+def test_a_stream_answer_other_than_2xx_is_read_whole() -> None:
+    ours, theirs = socket.socketpair()
+    theirs.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope")
+    connection = http1.Connection(ours, ours, "h:1")
+    head, body = connection.stream("/api/v1/secrets?watch=1", [], 100, 100)
+    assert (head.status, head.body, list(body)) == (403, b"nope", [])
+    assert theirs.recv(100) == b"GET /api/v1/secrets?watch=1 HTTP/1.1\r\nHost: h:1\r\n\r\n"
+    connection.close()
+    theirs.close()

@@ -30,7 +30,11 @@ def test_bootstrapper_clusterrole_grants_exactly_this() -> None:
             "verbs": ["get", "list", "create", "delete"],
         },
         {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "delete"]},
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "verbs": ["get", "list", "watch", "create", "delete"],
+        },
         {
             "apiGroups": ["rbac.authorization.k8s.io"],
             "resources": ["rolebindings"],
