@@ -396,6 +396,10 @@ class Api:
                             event.get("type"),
                             (time.perf_counter() - started) * 1000,
                         )
+                        if _KILL_AT in os.environ:  # tests only: SIGKILL after a request
+                            from bootstrap import killpoint
+
+                            killpoint.reached("request")
                         return event
             except (OSError, ValueError):  # cut off at the window's end, or not a watch
                 pass

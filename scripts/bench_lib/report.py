@@ -49,7 +49,9 @@ def render_tables(results: dict[str, Any]) -> str:
     imported = (
         f"\nImports of a plain issue run (-X importtime, beyond the bare interpreter): median "
         f"{imports['ms']['median']:.1f} ms (min {imports['ms']['min']:.1f}, max "
-        f"{imports['ms']['max']:.1f}); bootstrap modules: {', '.join(imports['bootstrap_modules'])}\n"
+        f"{imports['ms']['max']:.1f}); the floor, `{imports.get('floor', '')}` alone: median "
+        f"{imports.get('floor_ms', {}).get('median', float('nan')):.1f} ms; bootstrap modules: "
+        f"{', '.join(imports['bootstrap_modules'])}\n"
         if imports
         else ""
     )
