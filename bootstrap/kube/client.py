@@ -1,8 +1,9 @@
-"""The only module that speaks HTTP to the API server: requests, retries, errors.
+"""The only module that sends requests to the API server: requests and watches.
 
 One kept-alive connection per credential serves every request of a run; how it
-is opened (TLS, proxies, the deadline watchdog) is transport.py's business, and
-which credentials and headers it carries is credentials.py's.
+is opened (TLS, proxies, the deadline watchdog) is transport.py's business, the
+bytes on it http1.py's, which credentials and headers it carries credentials.py's,
+what an answer or failure means failures.py's and the retry loop retry.py's.
 
 Every request is bounded by a per-request timeout and by the run's deadline, for
 the whole exchange (a server trickling bytes is cut off, see transport.Watchdog).
@@ -19,9 +20,7 @@ import copy
 import json
 import logging
 import os
-import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -29,21 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 from bootstrap.errors import (
     ApiError,
-    AuthError,
     ConfigError,
-    ConflictError,
-    NotFoundError,
     TLSVerificationError,
     TransientError,
     UnreachableError,
 )
-from bootstrap.kube import http1, transport
+from bootstrap.kube import failures, http1, transport
 from bootstrap.kube.credentials import Credentials, Deadline
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    import tenacity
 
     from bootstrap.kube.proxies import Proxy
 
@@ -179,7 +173,16 @@ class Api:
             try:
                 result: dict[str, Any] = self._once(method, path, what, body, content_type)
             except (TransientError, UnreachableError) as first:
-                result = self._retried(first, method, path, what, body, content_type)
+                from bootstrap.kube.retry import retried
+
+                result = retried(
+                    first,
+                    lambda: self._once(method, path, what, body, content_type),
+                    self.deadline,
+                    self.grace_left,
+                    _LAST_TRY,
+                    self._log_retry,
+                )
         except UnreachableError as e:
             if self.answered or str(e).startswith("TLS"):
                 raise
@@ -197,41 +200,7 @@ class Api:
             killpoint.reached("request")
         return result
 
-    def _retried(
-        self,
-        first: BaseException,
-        method: str,
-        path: str,
-        what: str,
-        body: Mapping[str, Any] | None,
-        content_type: str,
-    ) -> dict[str, Any]:
-        """The request again, with tenacity, after its first attempt failed with `first`
-        (transient). tenacity is imported here: most runs never retry, and importing it
-        is a few ms of every run. The first attempt is replayed as tenacity's attempt 1,
-        so the backoff, the stop rules and the log lines are those of one retry loop."""
-        import tenacity
-
-        replay: list[BaseException] = [first]
-
-        def attempt() -> dict[str, Any]:
-            if replay:
-                raise replay.pop()
-            return self._once(method, path, what, body, content_type)
-
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type((TransientError, UnreachableError)),
-            stop=lambda state: _stop(self, state),
-            wait=_wait_for_server(self),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        result: dict[str, Any] = retrying(attempt)
-        return result
-
-    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
+    def _log_retry(self, error: BaseException | None, delay: float) -> None:
         level = logging.DEBUG if self._retry_logged else logging.INFO
         self._retry_logged = True
         log.log(level, "%s; retrying in %.2f s (further retries: --debug)", error, delay)
@@ -264,7 +233,7 @@ class Api:
                     raise TimeoutError("cut off by the watchdog")
             except ssl.SSLCertVerificationError as e:
                 # A certificate that does not verify will not verify on a retry either.
-                raise TLSVerificationError(_tls_message(self.server, e)) from None
+                raise TLSVerificationError(failures.tls_message(self.server, e)) from None
             except OSError as e:
                 self._note_failure()
                 if dog.fired:
@@ -278,11 +247,11 @@ class Api:
                         "no response within the request timeout"
                     ) from None
                 if isinstance(e, ssl.SSLError):
-                    raise UnreachableError(_tls_message(self.server, e)) from None
+                    raise UnreachableError(failures.tls_message(self.server, e)) from None
                 via = f" through the proxy {self._proxy.display}" if self._proxy else ""
                 raise UnreachableError(
                     f"cannot reach the API server {self.server}{via} to {what}: "
-                    f"{_network_reason(e)}"
+                    f"{failures.network_reason(e)}"
                 ) from None
         with _ANSWERED_LOCK:
             _ANSWERED.add(self._key)
@@ -293,7 +262,7 @@ class Api:
             raise ApiError(
                 f"the API server sent an oversized response (> {MAX_BODY} bytes) to {what}"
             )
-        return self._result(status, response_headers, data, what)
+        return failures.answer(status, response_headers, data, what, self.server, self.who)
 
     def _prefix_path(self, path: str) -> str:
         full = self._endpoint.prefix + path
@@ -386,7 +355,9 @@ class Api:
                     self._prefix_path(path), self._headers, MAX_BODY, MAX_BODY
                 )
                 if not 200 <= head.status < 300:
-                    self._result(head.status, head.headers, head.body, what)
+                    failures.answer(
+                        head.status, head.headers, head.body, what, self.server, self.who
+                    )
                 for line in lines:
                     event = json.loads(line)
                     if isinstance(event, dict) and found(event):
@@ -413,60 +384,6 @@ class Api:
             self._connection.close()
             self._connection = None
 
-    def _result(
-        self, status: int, headers: Mapping[str, str], data: bytes, what: str
-    ) -> dict[str, Any]:
-        document: Any = None
-        try:
-            document = json.loads(data) if data else {}
-        except (ValueError, UnicodeDecodeError):
-            document = None
-        if 200 <= status < 300:
-            if not isinstance(document, dict):
-                kind = headers.get("content-type", "no content type")
-                raise ApiError(
-                    f"unexpected response to {what} from {self.server}: HTTP {status} "
-                    f"with {kind}, not a JSON object (is this a Kubernetes API server?)",
-                    status,
-                )
-            return document
-        message = _status_message(document) or f"HTTP {status}"
-        if status == 401:
-            raise AuthError(
-                f"the API server rejected {self.who} (401 Unauthorized) while trying to {what}: "
-                f"{message}; the credentials are invalid or expired, refresh them",
-                status,
-            )
-        if status == 403:
-            raise AuthError(f"forbidden: {self.who} may not {what} ({message})", status)
-        if status == 404:
-            raise NotFoundError(message, status)
-        if status == 409:
-            raise ConflictError(message, status)
-        if status == 429 or status >= 500:
-            raise TransientError(
-                f"the API server could not {what} (HTTP {status}): {message}",
-                status,
-                _retry_after(headers.get("retry-after")),
-            )
-        raise ApiError(f"cannot {what}: {message} (HTTP {status})", status)
-
-
-def _status_message(document: Any) -> str | None:
-    if isinstance(document, dict) and isinstance(document.get("message"), str):
-        # One line: some Status messages (RBAC escalation refusals) span several.
-        from bootstrap.sanitize import visible
-
-        return visible(" ".join(str(document["message"]).split())[:500])
-    return None
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
 
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
@@ -480,75 +397,3 @@ def _proxy_for(
     from bootstrap.kube import proxies
 
     return proxies.choose_proxy(endpoint, proxy_url, environ)
-
-
-def _network_reason(error: BaseException) -> str:
-    if isinstance(error, socket.gaierror):
-        return "host name does not resolve"
-    proxies = sys.modules.get("bootstrap.kube.proxies")  # imported only if a proxy is used
-    if proxies is not None and isinstance(error, proxies.ProxyFailure):
-        return str(error)
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, transport.ConnectTimeout):
-        return "connection timed out"
-    if isinstance(error, TimeoutError):
-        return "no response within the request timeout"
-    if isinstance(error, http1.ProtocolError):
-        return str(error)
-    if isinstance(error, ConnectionError):
-        return "connection reset or closed by the server"
-    return (
-        error.strerror.lower()
-        if isinstance(error, OSError) and error.strerror
-        else type(error).__name__
-    )
-
-
-def _tls_message(server: str, error: BaseException) -> str:
-    text = str(error)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-        detail = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"")
-        if "mismatch" in detail:
-            return (
-                f"TLS verification of {server} failed ({detail.rstrip('.')}): the server's "
-                "certificate is not issued for that name; check the server URL or the "
-                "cluster's tls-server-name"
-            )
-        return (
-            f"TLS verification of {server} failed ({detail or 'untrusted certificate'}): the "
-            "server's certificate does not match the CA in the kubeconfig; fix the CA, or pass "
-            "--insecure-skip-tls-verify if you really trust this network"
-        )
-    return f"TLS handshake with {server} failed: {text[:200]}"
-
-
-def _stop(api: Api, retry_state: tenacity.RetryCallState) -> bool:
-    """At the deadline; or, for a server that never answered, after the grace."""
-    if api.deadline.remaining() <= _LAST_TRY:
-        return True
-    outcome = retry_state.outcome
-    error = outcome.exception() if outcome else None
-    grace = api.grace_left()
-    return isinstance(error, UnreachableError) and grace is not None and grace <= 0
-
-
-def _wait_for_server(api: Api) -> Callable[[tenacity.RetryCallState], float]:
-    """Exponential backoff from 50 ms to 2 s, or the server's Retry-After, never past
-    the deadline (nor past the grace of a server that never answered)."""
-    import tenacity
-
-    backoff = tenacity.wait_exponential(multiplier=0.05, max=2.0)
-
-    def wait(retry_state: tenacity.RetryCallState) -> float:
-        delay: float = backoff(retry_state)
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome else None
-        if isinstance(error, TransientError) and error.retry_after is not None:
-            delay = error.retry_after
-        grace = api.grace_left()
-        if grace is not None and isinstance(error, UnreachableError):
-            delay = min(delay, max(0.0, grace))
-        return max(0.0, min(delay, api.deadline.remaining() - _LAST_TRY))
-
-    return wait
