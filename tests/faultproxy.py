@@ -546,10 +546,11 @@ class FaultProxy:
             return self._cert_context
         return self._anonymous_context
 
-    def _forward(
+    def _ask_upstream(
         self, method: str, target: str, headers: Message, body: bytes | None, client_cert: bool
-    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        """Send the request upstream; (status, reason, headers, body) of the answer."""
+    ) -> tuple[http.client.HTTPSConnection, http.client.HTTPResponse]:
+        """Send the request upstream: the connection (give it back with _release) and
+        the answer, its body not read yet."""
         connection = http.client.HTTPSConnection(
             self._host,
             self._upstream_port,
@@ -570,45 +571,44 @@ class FaultProxy:
             if body is not None:
                 connection.putheader("Content-Length", str(len(body)))
             connection.endheaders(body)
-            response = connection.getresponse()
-            data = response.read()
+            return connection, connection.getresponse()
+        except BaseException:
+            self._release(connection)
+            raise
+
+    def _release(self, connection: http.client.HTTPSConnection) -> None:
+        with self._lock:
+            if connection.sock is not None:
+                self._sockets.discard(connection.sock)
+        connection.close()
+
+    def _forward(
+        self, method: str, target: str, headers: Message, body: bytes | None, client_cert: bool
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        """Send the request upstream; (status, reason, headers, body) of the answer."""
+        try:
+            connection, response = self._ask_upstream(method, target, headers, body, client_cert)
+            try:
+                data = response.read()
+            finally:
+                self._release(connection)
             return response.status, response.reason, response.getheaders(), data
         except (OSError, http.client.HTTPException) as e:
             log.debug("faultproxy: %s %s upstream failed: %r", method, target, e)
             document = status_body(502, f"faultproxy: upstream request failed: {e!r}")
             return 502, "Bad Gateway", [("Content-Type", "application/json")], _json_bytes(document)
-        finally:
-            with self._lock:
-                if connection.sock is not None:
-                    self._sockets.discard(connection.sock)
-            connection.close()
 
     def _relay_watch(
         self, target: str, headers: Message, client_cert: bool, downstream: _Handler
     ) -> int | None:
         """Relay a watch upstream -> downstream as its bytes come (chunked); the status,
         or None if the upstream request failed (then a 502 is sent, as _forward does)."""
-        connection = http.client.HTTPSConnection(
-            self._host,
-            self._upstream_port,
-            timeout=self._upstream_timeout,
-            context=self._upstream_context(headers, client_cert),
-        )
         try:
-            connection.connect()
-            with self._lock:
-                assert connection.sock is not None
-                self._sockets.add(connection.sock)
-            connection.putrequest("GET", self._prefix + target)
-            for name, value in headers.items():
-                if name.lower() not in _REQUEST_DROP:
-                    connection.putheader(name, value)
-            connection.endheaders()
-            response = connection.getresponse()
+            connection, response = self._ask_upstream("GET", target, headers, None, client_cert)
         except (OSError, http.client.HTTPException) as e:
+            log.debug("faultproxy: watch %s upstream failed: %r", target, e)
             document = status_body(502, f"faultproxy: upstream request failed: {e!r}")
             downstream._send(502, "Bad Gateway", [], _json_bytes(document))
-            connection.close()
             return None
         try:
             downstream.send_response_only(response.status, response.reason)
@@ -623,10 +623,7 @@ class FaultProxy:
         except (OSError, http.client.HTTPException) as e:  # either side went away
             log.debug("faultproxy: watch %s ended: %r", target, e)
         finally:
-            with self._lock:
-                if connection.sock is not None:
-                    self._sockets.discard(connection.sock)
-            connection.close()
+            self._release(connection)
         return response.status
 
 

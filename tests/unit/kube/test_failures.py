@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -25,8 +26,10 @@ from bootstrap.kube.retry import retried
 STATUS = b'{"kind": "Status", "message": "secrets \\"x\\" is forbidden:\\n  twice\\u001b[31m"}'
 
 
-def answer(status: int, data: bytes = STATUS, **headers: str) -> object:
-    return failures.answer(status, headers, data, "get secrets", "https://k:6443", "the token")
+def answer(status: int, data: bytes = STATUS, headers: dict[str, str] | None = None) -> object:
+    return failures.answer(
+        status, headers or {}, data, "get secrets", "https://k:6443", "the token"
+    )
 
 
 def test_a_2xx_answer_is_its_json_object() -> None:
@@ -65,11 +68,11 @@ def test_each_status_is_its_error_with_the_status_message_on_one_visible_line() 
 
 def test_429_and_5xx_are_transient_and_carry_retry_after() -> None:
     with pytest.raises(TransientError) as busy:
-        answer(429, **{"retry-after": "3"})
+        answer(429, headers={"retry-after": "3"})
     assert (busy.value.status, busy.value.retry_after) == (429, 3.0)
     for value, seconds in [("-1", 0.0), ("soon", None), ("", None)]:
         with pytest.raises(TransientError) as e:
-            answer(503, **{"retry-after": value})
+            answer(503, headers={"retry-after": value})
         assert e.value.retry_after == seconds
     with pytest.raises(TransientError, match=r"could not get secrets \(HTTP 500\)"):
         answer(500)
@@ -132,6 +135,20 @@ def test_tls_messages() -> None:
 # --- retry.py ---------------------------------------------------------------------
 
 
+def retry(
+    first: BaseException,
+    attempt: Callable[[], object],
+    seconds: float,
+    grace: Callable[[], float | None] = lambda: None,
+    told: list[tuple[str, float]] | None = None,
+) -> object:
+    def tell(error: BaseException | None, delay: float) -> None:
+        if told is not None:
+            told.append((str(error), delay))
+
+    return retried(first, attempt, Deadline(seconds), grace, 0.25, tell)
+
+
 def test_a_transient_failure_is_retried_until_it_succeeds_and_each_retry_is_told() -> None:
     answers: list[object] = [
         TransientError("busy", 503, None),
@@ -156,23 +173,18 @@ def test_a_transient_failure_is_retried_until_it_succeeds_and_each_retry_is_told
 
 
 def test_retry_after_is_honoured_and_the_deadline_is_not_passed() -> None:
-    delays: list[float] = []
+    told: list[tuple[str, float]] = []
 
     def attempt() -> object:
         raise TransientError("busy", 429, 30.0)
 
     started = time.monotonic()
     with pytest.raises(TransientError):
-        retried(
-            TransientError("busy", 429, 30.0),
-            attempt,
-            Deadline(0.6),
-            lambda: None,
-            0.25,
-            lambda e, d: delays.append(d),
-        )
+        retry(TransientError("busy", 429, 30.0), attempt, 0.6, told=told)
     assert time.monotonic() - started < 0.6
-    assert delays and all(d <= 0.35 for d in delays)  # not 30 s: the deadline less a last try
+    assert told and all(
+        delay <= 0.35 for _, delay in told
+    )  # not 30 s: the deadline less a last try
 
 
 def test_other_errors_are_not_retried() -> None:
@@ -183,14 +195,7 @@ def test_other_errors_are_not_retried() -> None:
         raise AuthError("forbidden", 403)
 
     with pytest.raises(AuthError):
-        retried(
-            TransientError("busy", 503, 0.0),
-            attempt,
-            Deadline(5),
-            lambda: None,
-            0.25,
-            lambda e, d: None,
-        )
+        retry(TransientError("busy", 503, 0.0), attempt, 5)
     assert calls == [1]
 
 
@@ -202,12 +207,7 @@ def test_a_server_that_never_answered_gets_its_grace_and_no_more() -> None:
 
     started = time.monotonic()
     with pytest.raises(UnreachableError):
-        retried(
-            UnreachableError("connection refused"),
-            attempt,
-            Deadline(30),
-            lambda: grace_until - time.monotonic(),
-            0.25,
-            lambda e, d: None,
+        retry(
+            UnreachableError("refused"), attempt, 30, grace=lambda: grace_until - time.monotonic()
         )
     assert 0.25 <= time.monotonic() - started < 2
