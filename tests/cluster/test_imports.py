@@ -25,6 +25,7 @@ PLAIN_ISSUE = {
     "bootstrap.commands.help",
     "bootstrap.commands.jobs",
     "bootstrap.commands.list",
+    "bootstrap.commands.options",
     "bootstrap.commands.sweep",
     "bootstrap.console",
     "bootstrap.errors",
