@@ -67,6 +67,7 @@ NEVER_ON_THE_PLAIN_PATH = {
     "bootstrap.kube.proxies",
     "bootstrap.outputs.check",
     "bootstrap.outputs.deliver",
+    "bootstrap.outputs.lock",
     "bootstrap.outputs.readback",
     "bootstrap.outputs.renew",
     "bootstrap.steps.inventory",
