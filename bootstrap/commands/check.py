@@ -100,7 +100,7 @@ def check_command(**flags: Any) -> None:
 
 
 def run(flags: dict[str, Any]) -> int:
-    from bootstrap.commands.jobs import given
+    from bootstrap.commands.options import given
     from bootstrap.errors import UsageError
     from bootstrap.outputs import check, readback
     from bootstrap.steps.tokenrequest import parse_duration

@@ -94,7 +94,7 @@ def list_command(**flags: Any) -> None:
 
 def clusters(flags: dict[str, Any]) -> list[str]:
     """The clusters to list, chosen as `issue` chooses them (--cluster, --all-clusters)."""
-    from bootstrap.commands.jobs import jobs_of
+    from bootstrap.commands.options import jobs_of
 
     shared = {
         "clusters": flags["clusters"],
@@ -115,7 +115,7 @@ def clusters(flags: dict[str, Any]) -> list[str]:
 def output_of(flags: dict[str, Any]) -> str:
     """table (fits 100 columns), wide or json: -o, else the older --format (whose table
     was every column: as -o wide)."""
-    from bootstrap.commands.jobs import given
+    from bootstrap.commands.options import given
     from bootstrap.errors import UsageError
 
     output = flags.get("output")

@@ -27,9 +27,8 @@ reached by walking its path one component at a time with directory descriptors
   opened O_NONBLOCK|O_NOCTTY, at most `limit` bytes (so it cannot hang past
   --timeout nor fill the memory); the caller names the error class, hence the exit
   code (3 for the kubeconfig and what it names, 2 for `check FILE`).
-- A kubeconfig merge is done under client-go's lock, `FILE.lock` created
-  O_CREAT|O_EXCL and removed afterwards, so bootstrap-token runs and kubectl
-  config commands on the same file take turns.
+- A kubeconfig merge is done under client-go's lock, `FILE.lock` (lock.py), whose
+  directory is reached by the same walk.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -69,7 +67,6 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_LOCK = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def random_hex(nbytes: int) -> str:
@@ -464,64 +461,6 @@ def _create_temp(dir_fd: int, path: Path, mode: int) -> tuple[str, int]:
         except OSError as e:
             raise OutputError(write_failure(path, e)) from None
     raise OutputError(f"cannot write {path}: no free temp file name in its directory")
-
-
-@contextmanager
-def locked(path: Path, timeout: float) -> Iterator[None]:
-    """Hold client-go's lock on `path` (kubectl's ModifyConfig takes the same one):
-    `PATH.lock`, beside the name as given, created O_CREAT|O_EXCL and removed after.
-    Waits at most `timeout` seconds for another holder."""
-    lock = path.with_name(path.name + ".lock")
-    dir_fd = _directory(path.parent)
-    try:
-        name = lock.name
-        deadline = time.monotonic() + max(0.0, timeout)
-        pause = 0.01
-        while True:
-            try:
-                fd = os.open(name, _LOCK, 0o600, dir_fd=dir_fd)
-                break
-            except FileExistsError:
-                if time.monotonic() >= deadline:
-                    raise OutputError(
-                        f"cannot merge into {path}: {lock} exists (kubectl or another "
-                        "bootstrap-token is changing it) and was not released before "
-                        "--timeout ran out; if no such command is running, the lock is "
-                        f"stale: remove {lock}"
-                    ) from None
-                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-                pause = min(pause * 2, 0.2)
-            except OSError as e:
-                raise OutputError(write_failure(lock, e)) from None
-        # A mark of our own: inode numbers are reused at once after a removal.
-        mark = f"bootstrap-token {os.getpid()} {random_hex(8)}\n".encode()
-        try:
-            os.write(fd, mark)
-        finally:
-            os.close(fd)
-        try:
-            yield
-        finally:
-            _unlock(dir_fd, name, mark)
-    finally:
-        os.close(dir_fd)
-
-
-def _unlock(dir_fd: int, name: str, mark: bytes) -> None:
-    """Remove the lock only if it is still ours (not removed as stale and retaken)."""
-    try:
-        fd = os.open(name, _READ, dir_fd=dir_fd)
-    except OSError:
-        return
-    try:
-        content = os.read(fd, len(mark) + 1)
-    except OSError:
-        return
-    finally:
-        os.close(fd)
-    if content == mark:
-        with suppress(OSError):
-            os.unlink(name, dir_fd=dir_fd)
 
 
 def write_failure(path: Path, error: OSError) -> str:

@@ -4,7 +4,7 @@ The default file name (`CLUSTER.EXT`, `SA@CLUSTER.EXT` for another ServiceAccoun
 than `default`), `--out` with its placeholders, the CA file beside it, the checks
 that every output of every job can be written and that no two jobs write the same
 file or variables, and the writing itself (through files.py: atomic, 0600, never
-through a planted link; a kubeconfig merged under its lock).
+through a planted link; a kubeconfig merged under its lock, lock.py).
 """
 
 from __future__ import annotations
@@ -138,8 +138,10 @@ def write_outputs(
         if out is None:
             text = emit.render_kubeconfig(issued)
         else:
+            from bootstrap.outputs.lock import locked
+
             wait = options.timeout if deadline is None else deadline - time.monotonic()
-            with files.locked(out, wait):
+            with locked(out, wait):
                 existing = files.read_existing_kubeconfig(out)
                 text = emit.render_kubeconfig(issued, existing)
                 if existing is not None:

@@ -1,5 +1,6 @@
 """bootstrap.outputs.files: atomic 0600 writes, no planted symlink followed, only regular
-files, client-go's lock for merges; and the output names of bootstrap.run."""
+files, merges that keep every entry; and the output names of bootstrap.run. The lock of
+a merge: test_lock.py."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ import signal
 import stat
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +27,6 @@ from bootstrap.outputs.files import (
     append,
     backup,
     check_writable,
-    locked,
     read_existing_kubeconfig,
     write_atomic,
 )
@@ -290,14 +288,6 @@ def sticky(tmp_path: Path) -> Path:
     shared.mkdir()
     shared.chmod(0o1777)
     return shared
-
-
-@pytest.fixture
-def victim(tmp_path: Path) -> Path:
-    precious = tmp_path / "precious"
-    precious.write_bytes(b"precious\n")
-    precious.chmod(0o644)
-    return precious
 
 
 def test_a_link_planted_in_a_sticky_directory_is_never_written_through(
@@ -682,64 +672,6 @@ def test_read_existing_kubeconfig_that_is_a_directory(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
     with pytest.raises(OutputError, match="it is a directory, not a regular file"):
         read_existing_kubeconfig(tmp_path / "config")
-
-
-# --- client-go's lock ------------------------------------------------------------------------
-
-
-def test_lock_is_client_go_lock_file_beside_the_name_given(tmp_path: Path) -> None:
-    dotfiles = tmp_path / "dotfiles"
-    dotfiles.mkdir()
-    (dotfiles / "kubeconfig").write_text("")
-    config = tmp_path / "config"
-    config.symlink_to("dotfiles/kubeconfig")
-    with locked(config, timeout=1):
-        lock = tmp_path / "config.lock"
-        assert stat.S_ISREG(lock.lstat().st_mode)
-        assert list(dotfiles.iterdir()) == [dotfiles / "kubeconfig"]
-    assert not lock.exists()
-
-
-def test_lock_held_by_another_times_out_with_a_clear_error(tmp_path: Path) -> None:
-    config = tmp_path / "config"
-    (tmp_path / "config.lock").write_text("")
-    started = time.monotonic()
-    with pytest.raises(OutputError) as e, locked(config, timeout=0.5):
-        pass
-    assert 0.5 <= time.monotonic() - started < 2
-    assert str(e.value) == (
-        f"cannot merge into {config}: {config}.lock exists (kubectl or another bootstrap-token "
-        "is changing it) and was not released before --timeout ran out; if no such command "
-        f"is running, the lock is stale: remove {config}.lock"
-    )
-    assert e.value.exit_code == 9
-    assert (tmp_path / "config.lock").exists(), "someone else's lock was removed"
-
-
-def test_lock_is_taken_once_the_holder_releases_it(tmp_path: Path) -> None:
-    lock = tmp_path / "config.lock"
-    lock.write_text("")
-    threading.Timer(0.3, lock.unlink).start()
-    started = time.monotonic()
-    with locked(tmp_path / "config", timeout=5):
-        assert time.monotonic() - started >= 0.3
-        assert lock.exists()
-    assert not lock.exists()
-
-
-def test_lock_that_is_no_longer_ours_is_left_alone(tmp_path: Path) -> None:
-    lock = tmp_path / "config.lock"
-    with locked(tmp_path / "config", timeout=1):
-        lock.unlink()  # e.g. removed by hand as "stale", then taken by kubectl
-        lock.write_text("")
-    assert lock.exists()
-
-
-def test_lock_name_is_never_followed(tmp_path: Path, victim: Path) -> None:
-    (tmp_path / "config.lock").symlink_to(victim)
-    with pytest.raises(OutputError, match="was not released"), locked(tmp_path / "config", 0.1):
-        pass
-    assert victim.read_bytes() == b"precious\n"
 
 
 def merge_worker(args: tuple[str, int]) -> None:

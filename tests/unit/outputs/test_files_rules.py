@@ -1,7 +1,7 @@
 """files.py rules the cluster tests used to be the only ones to reach: the symlink count,
 trust of root's links, the planted-link message with and without a shared directory, the
-owner check before and after opening, the temp-name retries, the named-temp fallback and
-the lock's back-off. Literal expectations; runs as root (it may chown)."""
+owner check before and after opening, the temp-name retries and the named-temp fallback
+(the lock's back-off: test_lock.py). Literal expectations; runs as root (it may chown)."""
 
 from __future__ import annotations
 
@@ -57,15 +57,6 @@ def test_a_regular_file_in_the_middle_of_the_path(tmp_path: Path) -> None:
         files.write_atomic(tmp_path / "file" / "out.env", b"x\n")
     assert str(e.value) == (
         f"cannot write {tmp_path}/file/out.env: {tmp_path}/file is not a directory"
-    )
-
-
-def test_the_lock_beside_a_parent_that_is_a_file(tmp_path: Path) -> None:
-    (tmp_path / "file").write_text("")
-    with pytest.raises(OutputError) as e, files.locked(tmp_path / "file" / "config", 1):
-        pass
-    assert str(e.value) == (
-        f"cannot write {tmp_path}/file: a parent is not a directory; nothing was changed there"
     )
 
 
@@ -236,52 +227,6 @@ def test_a_failed_rename_of_the_named_temp_is_an_error(
     assert str(e.value) == (
         f"cannot write {tmp_path}/out.env: the file system is read-only; nothing was changed there"
     )
-    assert list(tmp_path.iterdir()) == []
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        if len(self.sleeps) >= 1000:
-            raise AssertionError("the lock waited past its deadline")
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def test_the_lock_wait_doubles_up_to_a_fifth_of_a_second(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "config.lock").write_text("kubectl\n")
-    clock = _Clock()
-    monkeypatch.setattr(files.time, "monotonic", clock.monotonic)
-    monkeypatch.setattr(files.time, "sleep", clock.sleep)
-    with pytest.raises(OutputError), files.locked(tmp_path / "config", 1.0):
-        pass
-    assert clock.sleeps[:7] == pytest.approx([0.01, 0.02, 0.04, 0.08, 0.16, 0.2, 0.2])
-    assert sum(clock.sleeps) == pytest.approx(1.0)
-
-
-def test_a_zero_timeout_does_not_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "config.lock").write_text("kubectl\n")
-    clock = _Clock()
-    monkeypatch.setattr(files.time, "monotonic", clock.monotonic)
-    monkeypatch.setattr(files.time, "sleep", clock.sleep)
-    with pytest.raises(OutputError), files.locked(tmp_path / "config", 0):
-        pass
-    assert clock.sleeps == []
-
-
-def test_the_lock_leaves_no_descriptor_open(tmp_path: Path) -> None:
-    before = sorted(os.listdir("/proc/self/fd"))
-    with files.locked(tmp_path / "config", 1):
-        pass
-    assert sorted(os.listdir("/proc/self/fd")) == before
     assert list(tmp_path.iterdir()) == []
 
 
