@@ -32,7 +32,7 @@ def answer(
     document: Any = None
     try:
         document = json.loads(data) if data else {}
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:  # UnicodeDecodeError included
         document = None
     if 200 <= status < 300:
         if not isinstance(document, dict):

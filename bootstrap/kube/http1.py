@@ -158,7 +158,10 @@ def _chunked_lines(reader: _Reader, max_line: int) -> Iterator[bytes]:
             piece = _exactly(reader, min(size, max_line + 1))
             size -= len(piece)
             *lines, pending = (pending + piece).split(b"\n")
-            yield from (line + b"\n" for line in lines)
+            for line in lines:
+                if len(line) >= max_line:  # with its newline, over max_line
+                    raise ProtocolError(f"the server sent a line over {max_line} bytes")
+                yield line + b"\n"
             if len(pending) > max_line:
                 raise ProtocolError(f"the server sent a line over {max_line} bytes")
         if _exactly(reader, 2) != b"\r\n":
@@ -205,7 +208,7 @@ def _fields(reader: _Reader) -> dict[str, str]:
         if line in (b"\r\n", b"\n"):
             return fields
         name, colon, value = line.decode("latin-1").partition(":")
-        if not colon or not name or name != name.strip() or name[0] in " \t":
+        if not colon or not name or name != name.strip():  # no space before the colon
             raise ProtocolError("the server sent a malformed header field")
         key = name.lower()
         value = value.strip(" \t\r\n")

@@ -284,3 +284,114 @@ def test_a_stream_answer_other_than_2xx_is_read_whole() -> None:
     assert theirs.recv(100) == b"GET /api/v1/secrets?watch=1 HTTP/1.1\r\nHost: h:1\r\n\r\n"
     connection.close()
     theirs.close()
+
+
+def test_a_line_is_bounded_with_its_newline_whatever_the_framing() -> None:
+    exactly = b"x" * 19 + b"\n"  # 20 bytes with its newline: the most a line may be
+    over = b"y" * 20 + b"\n"
+    assert lines(exactly, {"content-length": "20"}) == [exactly]
+    assert lines(b"14\r\n" + exactly + b"\r\n0\r\n\r\n", CHUNKED) == [exactly]
+    for framing in ({"content-length": "21"}, {}):
+        with pytest.raises(ProtocolError, match="line over 20 bytes"):
+            lines(over, framing)
+    with pytest.raises(ProtocolError, match="line over 20 bytes"):
+        lines(b"15\r\n" + over + b"\r\n0\r\n\r\n", CHUNKED)  # one chunk, the newline in it
+    with pytest.raises(ProtocolError, match="line over 20 bytes"):
+        lines(b"14\r\n" + b"y" * 20 + b"\r\n1\r\n\n\r\n0\r\n\r\n", CHUNKED)  # the newline after
+
+
+def test_the_last_coding_decides_chunked_and_any_other_reads_to_the_close() -> None:
+    chunked = parse(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\n!\r\n0\r\n\r\n"
+    )
+    assert (chunked.body, chunked.will_close) == (b"!", False)
+    other = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n1\r\n!")
+    assert (other.body, other.will_close) == (b"1\r\n!", True)
+
+
+def test_a_line_of_exactly_max_line_bytes_is_read_one_more_is_not() -> None:
+    head = b"HTTP/1.1 200 "
+    fits = head + b"O" * (65536 - len(head) - 2) + b"\r\n"
+    assert len(fits) == 65536
+    assert parse(fits + b"Content-Length: 0\r\n\r\n").status == 200
+    with pytest.raises(ProtocolError, match="over-long status line"):
+        parse(head + b"O" * (65537 - len(head) - 2) + b"\r\n\r\n")
+
+
+def test_a_response_is_a_value() -> None:
+    response = parse(OK)
+    with pytest.raises(AttributeError):
+        response.status = 500  # type: ignore[misc]
+
+
+def test_closing_closes_the_tunnel_under_the_tls_socket_too() -> None:
+    inner, inner_peer = socket.socketpair()
+    raw, raw_peer = socket.socketpair()
+    http1.Connection(inner, raw, "h:1").close()
+    assert (inner.fileno(), raw.fileno()) == (-1, -1)
+    inner_peer.close()
+    raw_peer.close()
+
+
+def test_a_silent_close_says_so() -> None:
+    with pytest.raises(ClosedBeforeAnswer) as closed:
+        parse(b"")
+    assert str(closed.value) == "the server closed the connection without an answer"
+
+
+def test_the_trailers_of_a_chunked_stream_are_read_to_its_end() -> None:
+    reader = io.BufferedReader(io.BytesIO(b"2\r\na\n\r\n0\r\nT: 1\r\n\r\nNEXT"))
+    assert list(http1.body_lines(reader, CHUNKED, 20)) == [b"a\n"]  # type: ignore[arg-type]
+    assert reader.read() == b"NEXT"
+
+
+def test_the_edges_of_the_framing() -> None:
+    assert parse(b"HTTP/1.1 204\r\n\r\n").status == 204  # no reason phrase
+    assert parse(b"HTTP/1.1 199 Early\r\n\r\n" + OK).status == 200  # 1xx: interim
+    whole = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n" + b"x" * 10, max_body=10)
+    assert (whole.body, whole.will_close) == (b"x" * 10, False)
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n" + b"y" * 10
+    whole = parse(raw + b"\r\n0\r\n\r\n", max_body=10)
+    assert (whole.body, whole.will_close) == (b"y" * 10, False)
+    assert lines(b"a\nb", {"content-length": "3"}) == [b"a\n", b"b"]
+    assert lines(b"14\r\n" + b"z" * 20 + b"\r\n0\r\n\r\n", CHUNKED) == [b"z" * 20]  # unended
+    with pytest.raises(ProtocolError, match="chunk longer than its size"):
+        lines(b"2\r\na\nX\r\n0\r\n\r\n", CHUNKED)
+
+
+def test_a_chunk_size_has_at_most_sixteen_hex_digits() -> None:
+    sixteen = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n000000000000000"
+        + b"1\r\n!\r\n0\r\n\r\n"
+    )
+    assert parse(sixteen).body == b"!"
+    with pytest.raises(ProtocolError, match="invalid chunk size"):
+        parse(sixteen.replace(b"\r\n0000", b"\r\n00000"))
+
+
+def test_what_a_request_refuses_is_said() -> None:
+    with pytest.raises(
+        ValueError, match=r"^an HTTP request line or header field holds a line break or NUL$"
+    ):
+        http1.request_bytes("GET", "/api", "h:1", [("X", "a\nb")], None)
+    with pytest.raises(
+        ValueError, match=r"^an HTTP request target holds a space or a control character$"
+    ):
+        http1.request_bytes("GET", "/a b", "h:1", [], None)
+
+
+@pytest.mark.parametrize(
+    ("status", "streamed"), [(200, True), (299, True), (300, False), (101, False)]
+)
+def test_a_stream_gives_lines_for_2xx_only(status: int, streamed: bool) -> None:
+    ours, theirs = socket.socketpair()
+    body = b"3\r\n{}\n\r\n0\r\n\r\n"
+    theirs.sendall(b"HTTP/1.1 %d X\r\nTransfer-Encoding: chunked\r\n\r\n%s" % (status, body))
+    theirs.shutdown(socket.SHUT_WR)
+    connection = http1.Connection(ours, ours, "h:1")
+    head, got = connection.stream("/w", [], 100, 100)
+    expected = ([b"{}\n"], b"") if streamed else ([], b"" if status == 101 else b"{}\n")
+    assert (head.status, list(got), head.body) == (status, *expected)
+    assert head.will_close is True or not streamed
+    connection.close()
+    theirs.close()

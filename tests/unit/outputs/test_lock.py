@@ -65,6 +65,30 @@ def test_lock_that_is_no_longer_ours_is_left_alone(tmp_path: Path) -> None:
     assert lock.exists()
 
 
+def test_a_lock_is_removed_only_while_it_holds_exactly_our_mark(tmp_path: Path) -> None:
+    lock = tmp_path / "config.lock"
+    with locked(tmp_path / "config", timeout=1):
+        mark = lock.read_bytes()
+        assert mark.startswith(b"bootstrap-token ") and mark.endswith(b"\n")
+        lock.write_bytes(mark + b"and more")  # not ours, though it starts like ours
+    assert lock.read_bytes() == mark + b"and more"
+
+
+def test_the_lock_file_is_ours_alone(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        with locked(tmp_path / "config", timeout=1):
+            assert stat.S_IMODE((tmp_path / "config.lock").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_a_lock_that_cannot_be_made_is_one_error_line(tmp_path: Path) -> None:
+    too_long = tmp_path / ("c" * 251)  # + ".lock" is 256 bytes: over NAME_MAX
+    with pytest.raises(OutputError, match=r"^cannot write .*c\.lock"), locked(too_long, 0.1):
+        pass
+
+
 def test_lock_name_is_never_followed(tmp_path: Path, victim: Path) -> None:
     (tmp_path / "config.lock").symlink_to(victim)
     with pytest.raises(OutputError, match="was not released"), locked(tmp_path / "config", 0.1):
