@@ -44,6 +44,9 @@ DEFAULT_MODULES = [
     "bootstrap/inputs.py",
     "bootstrap/steps/powers.py",
     "bootstrap/kube/transport.py",
+    "bootstrap/kube/http1.py",
+    "bootstrap/kube/failures.py",
+    "bootstrap/kube/retry.py",
 ]
 EQUIVALENT = Path(__file__).with_name("equivalent.txt")
 MAX_JOBS = 2  # the machine has two cores shared by everyone
