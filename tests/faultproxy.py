@@ -549,7 +549,7 @@ class FaultProxy:
     def _ask_upstream(
         self, method: str, target: str, headers: Message, body: bytes | None, client_cert: bool
     ) -> tuple[http.client.HTTPSConnection, http.client.HTTPResponse]:
-        """Send the request upstream: the connection (give it back with _release) and
+        """Send the request upstream: the connection (give it back with _give_back) and
         the answer, its body not read yet."""
         connection = http.client.HTTPSConnection(
             self._host,
@@ -573,10 +573,10 @@ class FaultProxy:
             connection.endheaders(body)
             return connection, connection.getresponse()
         except BaseException:
-            self._release(connection)
+            self._give_back(connection)
             raise
 
-    def _release(self, connection: http.client.HTTPSConnection) -> None:
+    def _give_back(self, connection: http.client.HTTPSConnection) -> None:
         with self._lock:
             if connection.sock is not None:
                 self._sockets.discard(connection.sock)
@@ -591,7 +591,7 @@ class FaultProxy:
             try:
                 data = response.read()
             finally:
-                self._release(connection)
+                self._give_back(connection)
             return response.status, response.reason, response.getheaders(), data
         except (OSError, http.client.HTTPException) as e:
             log.debug("faultproxy: %s %s upstream failed: %r", method, target, e)
@@ -623,7 +623,7 @@ class FaultProxy:
         except (OSError, http.client.HTTPException) as e:  # either side went away
             log.debug("faultproxy: watch %s ended: %r", target, e)
         finally:
-            self._release(connection)
+            self._give_back(connection)
         return response.status
 
 
