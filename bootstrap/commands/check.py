@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from bootstrap.commands import flags as shared
 from bootstrap.commands.help import Documented
 
 _SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "terminal_width": 100}
@@ -76,14 +77,7 @@ FOOTER = [
 @click.option(
     "--env-prefix", metavar="PREFIX", help="env/dotenv FILE: the prefix of the variable names."
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=30.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Give up after this long.",
-)
+@shared.timeout(30.0, "Give up after this long.")
 @click.option("-v", "--verbose", is_flag=True, help="Every step on stderr.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit code says.")
 @click.option("--debug", is_flag=True, help="Log each request; show tracebacks.")

@@ -120,27 +120,30 @@ class _Clock:
         self.now += seconds
 
 
-def test_the_lock_wait_doubles_up_to_a_fifth_of_a_second(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def held_by_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    """A lock kubectl holds, and a clock the lock's wait runs on (no real sleeping)."""
     (tmp_path / "config.lock").write_text("kubectl\n")
     clock = _Clock()
     monkeypatch.setattr("bootstrap.outputs.lock.time.monotonic", clock.monotonic)
     monkeypatch.setattr("bootstrap.outputs.lock.time.sleep", clock.sleep)
+    return clock
+
+
+def test_the_lock_wait_doubles_up_to_a_fifth_of_a_second(
+    tmp_path: Path, held_by_kubectl: _Clock
+) -> None:
+    clock = held_by_kubectl
     with pytest.raises(OutputError), locked(tmp_path / "config", 1.0):
         pass
     assert clock.sleeps[:7] == pytest.approx([0.01, 0.02, 0.04, 0.08, 0.16, 0.2, 0.2])
     assert sum(clock.sleeps) == pytest.approx(1.0)
 
 
-def test_a_zero_timeout_does_not_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "config.lock").write_text("kubectl\n")
-    clock = _Clock()
-    monkeypatch.setattr("bootstrap.outputs.lock.time.monotonic", clock.monotonic)
-    monkeypatch.setattr("bootstrap.outputs.lock.time.sleep", clock.sleep)
+def test_a_zero_timeout_does_not_wait(tmp_path: Path, held_by_kubectl: _Clock) -> None:
     with pytest.raises(OutputError), locked(tmp_path / "config", 0):
         pass
-    assert clock.sleeps == []
+    assert held_by_kubectl.sleeps == []
 
 
 def test_the_lock_leaves_no_descriptor_open(tmp_path: Path) -> None:
