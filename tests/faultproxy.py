@@ -599,17 +599,25 @@ class FaultProxy:
             return 502, "Bad Gateway", [("Content-Type", "application/json")], _json_bytes(document)
 
     def _relay_watch(
-        self, target: str, headers: Message, client_cert: bool, downstream: _Handler
-    ) -> int | None:
-        """Relay a watch upstream -> downstream as its bytes come (chunked); the status,
-        or None if the upstream request failed (then a 502 is sent, as _forward does)."""
+        self,
+        target: str,
+        headers: Message,
+        client_cert: bool,
+        downstream: _Handler,
+        fault: str | None,
+    ) -> None:
+        """Relay a watch upstream -> downstream as its bytes come (chunked), recorded as
+        soon as its head is back (a watch may stream long after the client has what it
+        wanted); a 502, as _forward sends, if the upstream request failed."""
         try:
             connection, response = self._ask_upstream("GET", target, headers, None, client_cert)
         except (OSError, http.client.HTTPException) as e:
             log.debug("faultproxy: watch %s upstream failed: %r", target, e)
+            self._record("GET", target, 502, fault)
             document = status_body(502, f"faultproxy: upstream request failed: {e!r}")
             downstream._send(502, "Bad Gateway", [], _json_bytes(document))
-            return None
+            return
+        self._record("GET", target, response.status, fault)
         try:
             downstream.send_response_only(response.status, response.reason)
             for name, value in response.getheaders():
@@ -624,7 +632,6 @@ class FaultProxy:
             log.debug("faultproxy: watch %s ended: %r", target, e)
         finally:
             self._give_back(connection)
-        return response.status
 
 
 class _Server(socketserver.TCPServer):
@@ -696,8 +703,8 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and _WATCH.search(target) and (rule is None or rule.mutate is None):
             # A watch is relayed as it streams (a buffering proxy would hold every event
             # until the watch ends); the faults above apply to it as to any request.
-            status = proxy._relay_watch(target, self.headers, self._client_cert(), self)
-            proxy._record(method, target, status, "delay" if kind == "delay" else None)
+            fault = "delay" if kind == "delay" else None
+            proxy._relay_watch(target, self.headers, self._client_cert(), self, fault)
             self.close_connection = True
             return
         forwarded = body if body or method in ("POST", "PUT", "PATCH") else None

@@ -234,6 +234,11 @@ class Api:
             except ssl.SSLCertVerificationError as e:
                 # A certificate that does not verify will not verify on a retry either.
                 raise TLSVerificationError(failures.tls_message(self.server, e)) from None
+            except http1.RequestRefused as e:  # what a kubeconfig put in a header, say
+                raise ConfigError(
+                    f"cannot {what}: {e}; check the credentials (token, user names) and the "
+                    "server of the kubeconfig"
+                ) from None
             except OSError as e:
                 self._note_failure()
                 if dog.fired:
@@ -327,7 +332,7 @@ class Api:
             timeout,
             dog,
         )
-        return http1.Connection(sock, raw, self._endpoint.hostport)
+        return http1.Connection(sock, raw, self._endpoint.host_field)
 
     def watch_for(
         self, path: str, what: str, seconds: float, found: Callable[[dict[str, Any]], bool]
@@ -360,6 +365,8 @@ class Api:
                     )
                 for line in lines:
                     event = json.loads(line)
+                    if dog.fired:  # after the cut-off, nothing read counts
+                        break
                     if isinstance(event, dict) and found(event):
                         log.debug(
                             "watch %s -> %s (%.1f ms)",
@@ -372,7 +379,7 @@ class Api:
 
                             killpoint.reached("request")
                         return event
-            except (OSError, ValueError):  # cut off at the window's end, or not a watch
+            except (OSError, ValueError, RecursionError):  # cut off, or not a watch
                 pass
             finally:
                 connection.close()

@@ -22,6 +22,11 @@ class Endpoint:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
+    @property
+    def host_field(self) -> str:
+        """The Host header field: hostport, an internationalised name in its ASCII form."""
+        return self.hostport if self.hostport.isascii() else self.hostport.encode("idna").decode()
+
 
 def parse_server(url: str) -> Endpoint:
     """Check a server URL as Go's url.Parse and dialer would; ValueError says what is
@@ -43,6 +48,10 @@ def parse_server(url: str) -> Endpoint:
         raise ValueError("it names no host")
     if port == 0:
         raise ValueError("the port is not a number from 1 to 65535")
+    try:
+        parts.hostname.encode("idna")  # what the resolver will do with it
+    except UnicodeError:
+        raise ValueError(f"the host name {parts.hostname!r} is not a valid DNS name") from None
     return Endpoint(
         scheme=parts.scheme,
         host=parts.hostname,

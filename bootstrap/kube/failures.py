@@ -32,11 +32,11 @@ def answer(
     document: Any = None
     try:
         document = json.loads(data) if data else {}
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; nesting too deep
         document = None
     if 200 <= status < 300:
         if not isinstance(document, dict):
-            kind = headers.get("content-type", "no content type")
+            kind = headers.get("content-type", "no content type")[:100]
             raise ApiError(
                 f"unexpected response to {what} from {server}: HTTP {status} "
                 f"with {kind}, not a JSON object (is this a Kubernetes API server?)",

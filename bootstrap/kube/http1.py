@@ -17,11 +17,17 @@ from typing import Protocol
 
 MAX_LINE = 65536  # a status line, header field or chunk-size line (as http.client)
 MAX_FIELDS = 100  # header fields, and trailer fields after a chunked body
+MAX_INTERIM = 10  # 1xx answers before the real one
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
 class ProtocolError(ConnectionError):
     """The server's bytes are not an HTTP/1.1 response, or stop in the middle of one."""
+
+
+class RequestRefused(ValueError):
+    """A request that cannot be sent as HTTP/1.1: a line break, NUL or a character
+    outside Latin-1 in a field (from a kubeconfig's credentials, typically)."""
 
 
 class ClosedBeforeAnswer(ConnectionResetError):
@@ -88,10 +94,13 @@ def request_bytes(
     lines += [f"{name}: {value}" for name, value in headers]
     for line in lines:
         if any(c in line for c in "\r\n\0"):
-            raise ValueError("an HTTP request line or header field holds a line break or NUL")
+            raise RequestRefused("an HTTP request line or header field holds a line break or NUL")
     if any(c <= " " or c == "\x7f" for c in target):
-        raise ValueError("an HTTP request target holds a space or a control character")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        raise RequestRefused("an HTTP request target holds a space or a control character")
+    try:
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        raise RequestRefused("an HTTP header field holds a character outside Latin-1") from None
     return head + payload if payload else head
 
 
@@ -105,13 +114,15 @@ def read_body(
 ) -> Response:
     """The answer whose head was read, with its body (at most max_body + 1 bytes)."""
     if method == "HEAD" or status < 200 or status in (204, 304):
-        return Response(status, headers, b"", close)
+        return Response(status, headers, b"", close or status == 101)  # 101: not HTTP after
     coding = headers.get("transfer-encoding")
     if coding is not None:
         if not _chunked_coding(coding):
             return Response(status, headers, _until_close(reader, max_body), True)
         body, cut = _chunked(reader, max_body)
-        return Response(status, headers, body, close or cut)
+        # With Content-Length too, or from HTTP/1.0: read as chunked, then close (RFC 9112 6.1).
+        doubtful = "content-length" in headers or close
+        return Response(status, headers, body, doubtful or cut)
     length = headers.get("content-length")
     if length is None:
         return Response(status, headers, _until_close(reader, max_body), True)
@@ -122,13 +133,18 @@ def read_body(
 
 def read_head(reader: _Reader) -> tuple[int, dict[str, str], bool]:
     """(status, header fields, whether the connection closes after this answer)."""
-    while True:
-        status, close = _status_line(reader)
+    for _ in range(MAX_INTERIM + 1):
+        status, http10 = _status_line(reader)
         headers = _fields(reader)
         if status >= 200 or status == 101:
             break  # an interim 1xx answer (100 Continue...) is followed by the real one
+    else:
+        raise ProtocolError(f"the server sent more than {MAX_INTERIM} interim (1xx) answers")
     tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-    return status, headers, (close and "keep-alive" not in tokens) or "close" in tokens
+    # An HTTP/1.0 answer closes unless it asks to be kept alive...
+    close = (http10 and "keep-alive" not in tokens) or "close" in tokens
+    # ...and always after a Transfer-Encoding it should not have used (RFC 9112 6.1).
+    return status, headers, close or (http10 and "transfer-encoding" in headers)
 
 
 def body_lines(reader: _Reader, headers: dict[str, str], max_line: int) -> Iterator[bytes]:
@@ -152,23 +168,27 @@ def body_lines(reader: _Reader, headers: dict[str, str], max_line: int) -> Itera
 
 
 def _chunked_lines(reader: _Reader, max_line: int) -> Iterator[bytes]:
-    pending = b""
+    pending = bytearray()  # the line begun, without its newline
     while (size := _chunk_size(reader)) > 0:
         while size > 0:  # a chunk is read in pieces: its size is the server's word
             piece = _exactly(reader, min(size, max_line + 1))
             size -= len(piece)
-            *lines, pending = (pending + piece).split(b"\n")
-            for line in lines:
-                if len(line) >= max_line:  # with its newline, over max_line
+            start = 0
+            while (end := piece.find(b"\n", start)) >= 0:  # each byte looked at once
+                pending += piece[start : end + 1]
+                start = end + 1
+                if len(pending) > max_line:
                     raise ProtocolError(f"the server sent a line over {max_line} bytes")
-                yield line + b"\n"
+                yield bytes(pending)
+                pending.clear()
+            pending += piece[start:]
             if len(pending) > max_line:
                 raise ProtocolError(f"the server sent a line over {max_line} bytes")
         if _exactly(reader, 2) != b"\r\n":
             raise ProtocolError("the server sent a chunk longer than its size")
     _fields(reader)
     if pending:
-        yield pending
+        yield bytes(pending)
 
 
 def _chunked_coding(coding: str) -> bool:
@@ -188,13 +208,14 @@ def _line(reader: _Reader, what: str) -> bytes:
 
 
 def _status_line(reader: _Reader) -> tuple[int, bool]:
-    """(status, whether an HTTP/1.0 answer closes by default)."""
+    """(status, whether the answer is HTTP/1.0)."""
     line = _line(reader, "status line")
     if not line:
         raise ClosedBeforeAnswer("the server closed the connection without an answer")
     parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
     version, code = parts[0], parts[1] if len(parts) > 1 else ""
-    if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not code.isdigit():
+    three_digits = len(code) == 3 and code.isascii() and code.isdigit()  # not "2²0"
+    if version not in ("HTTP/1.1", "HTTP/1.0") or not three_digits:
         raise ProtocolError("the server's answer is not an HTTP/1.1 response")
     return int(code), version == "HTTP/1.0"
 

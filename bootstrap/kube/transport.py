@@ -176,8 +176,11 @@ class Watchdog:
 
 
 def _shutdown(sock: socket.socket) -> None:
+    """Wake whoever blocks on `sock`: reads end at once. socket.socket's own shutdown,
+    not SSLSocket's, which drops the TLS layer and would let later reads return the
+    raw (encrypted) bytes still queued."""
     with suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def open_tcp(host: str, port: int, timeout: float) -> socket.socket:

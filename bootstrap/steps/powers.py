@@ -251,6 +251,8 @@ def ask_all(api: Api, checks: tuple[Check, ...]) -> dict[str, bool]:
             answers[check.power] = allowed(review)
         except ApiError as e:
             failures.append(e)
+        except Exception as e:  # never a silent "no": the review did not answer
+            failures.append(ApiError(f"create selfsubjectaccessreviews failed: {type(e).__name__}"))
         finally:
             if client is not api:
                 client.close()

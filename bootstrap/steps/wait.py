@@ -144,7 +144,7 @@ def _watch(
     name = path.rsplit("/", 1)[1]
     version = ((first or {}).get("metadata") or {}).get("resourceVersion")
     query = f"?fieldSelector=metadata.name%3D{name}&watch=1&timeoutSeconds={WATCH_WINDOW:.0f}"
-    if isinstance(version, str) and version.isdigit():
+    if isinstance(version, str) and version.isascii() and version.isdigit():
         query += f"&resourceVersion={version}"
 
     def filled_or_gone(event: dict[str, Any]) -> bool:

@@ -51,6 +51,16 @@ def test_the_edges_of_success_and_of_transient(status: int) -> None:
     assert str(error.value) == f"cannot get secrets: HTTP {status} (HTTP {status})"
 
 
+def test_what_cannot_be_parsed_is_not_json_and_a_content_type_is_bounded() -> None:
+    with pytest.raises(ApiError, match="not a JSON object"):
+        answer(200, b"[" * 200_000)  # nested past the recursion limit
+    with pytest.raises(ApiError) as error:
+        answer(200, b"<html>", {"content-type": "t" * 5000})
+    assert "t" * 100 + ", not a JSON object" in str(error.value) and "t" * 101 not in str(
+        error.value
+    )
+
+
 def test_a_2xx_answer_is_its_json_object() -> None:
     assert answer(200, b'{"kind": "Secret"}') == {"kind": "Secret"}
     assert answer(201, b"") == {}

@@ -104,6 +104,7 @@ def test_a_body_over_the_bound_is_cut_at_bound_plus_one_and_the_connection_dropp
         (b"SSH-2.0-OpenSSH_9.6\r\n", "not an HTTP/1.1 response"),
         (b"HTTP/1.1 20 OK\r\n\r\n", "not an HTTP/1.1 response"),
         (b"HTTP/1.1 2x0 OK\r\n\r\n", "not an HTTP/1.1 response"),
+        (b"HTTP/1.1 2\xb20 OK\r\n\r\n", "not an HTTP/1.1 response"),  # a superscript two
         (b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "malformed header field"),
         (b"HTTP/1.1 200 OK\r\n folded: value\r\n\r\n", "malformed header field"),
         (b"HTTP/1.1 200 OK\r\nName : value\r\n\r\n", "malformed header field"),
@@ -395,3 +396,33 @@ def test_a_stream_gives_lines_for_2xx_only(status: int, streamed: bool) -> None:
     assert head.will_close is True or not streamed
     connection.close()
     theirs.close()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n!\r\n0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n!\r\n0\r\n\r\n",
+    ],
+)
+def test_doubtful_framing_ends_the_connection(raw: bytes) -> None:
+    assert parse(raw).will_close is True
+
+
+def test_interim_answers_are_bounded() -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert parse(interim * 10 + OK).status == 200
+    with pytest.raises(ProtocolError, match="more than 10 interim"):
+        parse(interim * 11 + OK)
+
+
+def test_a_field_outside_latin_1_is_refused_before_anything_is_sent() -> None:
+    with pytest.raises(http1.RequestRefused, match="outside Latin-1"):
+        http1.request_bytes("GET", "/api", "h:1", [("Authorization", "Bearer abc€def")], None)
+    assert issubclass(http1.RequestRefused, ValueError)
+
+
+def test_many_small_chunks_make_the_same_lines() -> None:
+    body = b"".join(b"1\r\n%s\r\n" % bytes([c]) for c in b'{"a":1}\n{"b":2}\n{"c"') + b"0\r\n\r\n"
+    assert lines(body, CHUNKED) == [b'{"a":1}\n', b'{"b":2}\n', b'{"c"']

@@ -129,6 +129,8 @@ def test_valid_server_urls(url: str, expected: Endpoint) -> None:
         ("h:6443", "it must start with https:// or http://"),
         ("https://", "it names no host"),
         ("https://h\n:6443", "whitespace or control characters"),
+        ("https://a..b:6443", "the host name 'a..b' is not a valid DNS name"),
+        ("https://" + "x" * 64 + ".example", "is not a valid DNS name"),
     ],
 )
 def test_invalid_server_urls(url: str, reason: str) -> None:
@@ -138,6 +140,12 @@ def test_invalid_server_urls(url: str, reason: str) -> None:
 
 def test_endpoint_hostport_brackets_ipv6() -> None:
     assert Endpoint("https", "::1", 6443, "").hostport == "[::1]:6443"
+
+
+def test_the_host_field_is_ascii_as_a_resolver_sends_the_name() -> None:
+    assert parse_server("https://münchen.example:6443").host_field == "xn--mnchen-3ya.example:6443"
+    assert Endpoint("https", "::1", 6443, "").host_field == "[::1]:6443"
+    assert Endpoint("https", "k.example", 443, "").host_field == "k.example:443"
     assert Endpoint("https", "h", 443, "").hostport == "h:443"
 
 

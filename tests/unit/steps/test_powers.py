@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from bootstrap.commands.cli import command
-from bootstrap.errors import UsageError
+from bootstrap.errors import ApiError, UsageError
 from bootstrap.steps import powers
 
 
@@ -239,3 +239,22 @@ def test_admin_of_kube_system_only_is_not_cluster_wide() -> None:
 def test_an_incomplete_review_falls_back_to_access_reviews() -> None:
     api = RulesApi({"kube-system": [ADMIN]}, incomplete=True)
     assert powers.from_rules(api) is None  # type: ignore[arg-type]
+
+
+class BrokenApi:
+    """An access review that fails in a way no ApiError describes (a bug, a hostile
+    answer): the power review must fail, not count the power as absent."""
+
+    def post(self, path: str, body: dict, what: str) -> dict:
+        raise RuntimeError("unexpected")
+
+    def fork(self) -> BrokenApi:
+        return self
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_access_review_that_breaks_is_an_error_not_a_no() -> None:
+    with pytest.raises(ApiError, match=r"^create selfsubjectaccessreviews failed: RuntimeError$"):
+        powers.ask_all(BrokenApi(), powers.CHECKS)  # type: ignore[arg-type]

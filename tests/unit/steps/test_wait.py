@@ -85,7 +85,8 @@ def test_the_watch_needs_no_tenacity(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_without_a_version_the_watch_starts_from_now() -> None:
     api = StandIn(events=[{"type": "ADDED", "object": {"data": FILLED}}])
     assert run(api, {"metadata": {"resourceVersion": "1; x=y"}, "data": {}}).token == JWT
-    assert api.sent == [("WATCH", WATCH.removesuffix("&resourceVersion=4711"))]
+    assert run(api, {"metadata": {"resourceVersion": "4\u00b2"}, "data": {}}).token == JWT
+    assert api.sent == [("WATCH", WATCH.removesuffix("&resourceVersion=4711"))] * 2
 
 
 @pytest.mark.parametrize(
