@@ -348,6 +348,39 @@ def test_invalid_credentials_401_fail_at_once(
     assert proxy.count() == 1  # no retry
 
 
+@pytest.mark.parametrize(
+    ("user", "server", "expected"),
+    [
+        (
+            {"token": "abc\u20acdef"},  # a euro sign: no HTTP header can carry it
+            None,
+            "error: cannot create serviceaccounts in namespace default: an HTTP header field "
+            "holds a character outside Latin-1; check the credentials (token, user names) and "
+            "the server of the kubeconfig",
+        ),
+        (
+            {},
+            "https://a..b:6443",
+            "error: cluster 'dev': server 'https://a..b:6443' is not a valid URL: the host "
+            "name 'a..b' is not a valid DNS name",
+        ),
+    ],
+)
+def test_what_http_cannot_carry_is_one_error_line_before_any_request(
+    dev_cluster: DevCluster,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    user: dict[str, str],
+    server: str | None,
+    expected: str,
+) -> None:
+    kubeconfig = kubeconfig_for(dev_cluster, server or proxy.url, tmp_path / "odd.yaml", **user)
+    result = run_tool("--cluster", "dev", env={"KUBECONFIG": str(kubeconfig)}, cwd=tmp_path)
+    assert (result.returncode, result.error_lines) == (3, [expected])
+    assert "abc" not in result.stderr  # the token is never shown
+    assert proxy.count() == 0  # nothing was sent
+
+
 def test_forbidden_403_names_the_verb_and_resource(
     dev_cluster: DevCluster, proxy: FaultProxy, namespace: str, tmp_path: Path
 ) -> None:
