@@ -92,26 +92,6 @@ def list_command(**flags: Any) -> None:
     boundary(flags, lambda: run(flags))
 
 
-def clusters(flags: dict[str, Any]) -> list[str]:
-    """The clusters to list, chosen as `issue` chooses them (--cluster, --all-clusters)."""
-    from bootstrap.commands.options import jobs_of
-
-    shared = {
-        "clusters": flags["clusters"],
-        "all_clusters": flags["all_clusters"],
-        "context": flags.get("context"),
-        "kubeconfig": flags.get("kubeconfig"),
-        "namespace": "default",
-        "service_accounts": ["default"],
-        "secret": None,
-        "out": None,
-        "timeout": flags["timeout"],
-        "insecure_skip_tls_verify": flags["insecure_skip_tls_verify"],
-        "server": None,
-    }
-    return list(dict.fromkeys(cluster for cluster, _ in jobs_of(shared)))
-
-
 def output_of(flags: dict[str, Any]) -> str:
     """table (fits 100 columns), wide or json: -o, else the older --format (whose table
     was every column: as -o wide)."""
@@ -129,23 +109,15 @@ def output_of(flags: dict[str, Any]) -> str:
 
 def run(flags: dict[str, Any]) -> int:
     from bootstrap import run as steps
-    from bootstrap.errors import FLEET_FAILED, BootstrapError, UsageError
+    from bootstrap.commands.options import inventory_clusters
+    from bootstrap.errors import FLEET_FAILED, BootstrapError
     from bootstrap.kube.client import Deadline
-    from bootstrap.kube.target import validate_name
     from bootstrap.steps import inventory
 
     output = output_of(flags)  # a usage error before any request
-    namespace = flags.get("namespace")
-    if namespace and flags.get("all_namespaces"):
-        raise UsageError("use either -n/--namespace or -A/--all-namespaces, not both")
-    if namespace:
-        validate_name(namespace, "--namespace")
-    from bootstrap.kube import incluster
-
-    environ, home, _ = steps.environment()
     # In a Pod: its ServiceAccount lists (-n stays as given: all namespaces by default).
-    flags.update(incluster.flag_updates(flags, True, environ, home))
-    names = clusters(flags)
+    namespace = flags.get("namespace")  # as given, before a Pod's own settings
+    names, environ, home = inventory_clusters(flags)
     rows: list[inventory.Row] = []
     failed = 0
     for cluster in names:

@@ -10,6 +10,8 @@ inside the functions.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -166,3 +168,39 @@ def check_renewal_window(flags: dict[str, Any]) -> None:
             window_text,
             duration_text,
         )
+
+
+def inventory_clusters(
+    flags: dict[str, Any], required: str | None = None
+) -> tuple[list[str], Mapping[str, str], Path]:
+    """For `list` and `sweep`: -n against -A checked (and, with `required`, the usage
+    error when neither is given), the namespace name checked, then the clusters,
+    chosen as `issue` chooses them; in a Pod, its own (-n stays as given). Returns
+    them with the environment and home they were chosen in."""
+    from bootstrap import run as steps
+    from bootstrap.kube import incluster
+    from bootstrap.kube.target import validate_name
+
+    namespace = flags.get("namespace")
+    if namespace and flags.get("all_namespaces"):
+        raise UsageError("use either -n/--namespace or -A/--all-namespaces, not both")
+    if required and not namespace and not flags.get("all_namespaces"):
+        raise UsageError(required)
+    if namespace:
+        validate_name(namespace, "--namespace")
+    environ, home, _ = steps.environment()
+    flags.update(incluster.flag_updates(flags, True, environ, home))
+    shared = {
+        "clusters": flags["clusters"],
+        "all_clusters": flags["all_clusters"],
+        "context": flags.get("context"),
+        "kubeconfig": flags.get("kubeconfig"),
+        "namespace": "default",
+        "service_accounts": ["default"],
+        "secret": None,
+        "out": None,
+        "timeout": flags["timeout"],
+        "insecure_skip_tls_verify": flags["insecure_skip_tls_verify"],
+        "server": None,
+    }
+    return list(dict.fromkeys(cluster for cluster, _ in jobs_of(shared))), environ, home

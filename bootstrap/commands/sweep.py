@@ -81,24 +81,16 @@ def run(flags: dict[str, Any]) -> int:
     from datetime import datetime, timezone
 
     from bootstrap import run as steps
-    from bootstrap.commands.list import clusters
-    from bootstrap.errors import FLEET_FAILED, BootstrapError, ConflictError, UsageError
-    from bootstrap.kube import incluster
+    from bootstrap.commands.options import inventory_clusters
+    from bootstrap.errors import FLEET_FAILED, BootstrapError, ConflictError
     from bootstrap.kube.client import Deadline
-    from bootstrap.kube.target import validate_name
     from bootstrap.redact import redact
     from bootstrap.steps import sweep
 
-    namespace = flags.get("namespace")
-    if namespace and flags.get("all_namespaces"):
-        raise UsageError("use either -n/--namespace or -A/--all-namespaces, not both")
-    if not namespace and not flags.get("all_namespaces"):
-        raise UsageError("sweep needs -n NAMESPACE or --all-namespaces (-A)")
-    if namespace:
-        validate_name(namespace, "--namespace")
-    environ, home, _ = steps.environment()
-    flags.update(incluster.flag_updates(flags, True, environ, home))
-    names = clusters(flags)
+    namespace = flags.get("namespace")  # as given, before a Pod's own settings
+    names, environ, home = inventory_clusters(
+        flags, required="sweep needs -n NAMESPACE or --all-namespaces (-A)"
+    )
     failed = deleted = kept = 0
     verb = "would delete" if flags["dry_run"] else "deleted"
     for cluster in names:

@@ -49,17 +49,6 @@ def kubeconfig_document(current: str | None = None, **extra_contexts: str) -> di
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty HOME and working directory, and no KUBECONFIG."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    monkeypatch.chdir(home)
-    return home
-
-
-@pytest.fixture
 def kubeconfig(tmp_path: Path) -> Path:
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(kubeconfig_document()))

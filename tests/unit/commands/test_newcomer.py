@@ -147,16 +147,6 @@ def test_a_stray_word_after_a_command_is_taken_for_a_cluster_name(words: tuple[s
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    monkeypatch.chdir(home)
-    return home
-
-
-@pytest.fixture
 def kubeconfig(tmp_path: Path) -> Path:
     path = tmp_path / "kubeconfig"
     document = {
