@@ -19,7 +19,8 @@ reached by walking its path one component at a time with directory descriptors
 - Writes are atomic: an anonymous O_TMPFILE file of the same directory (Linux; else
   a temp file created O_CREAT|O_EXCL|O_NOFOLLOW) with mode 0600 (never wider, not
   even for an instant), fsynced, then linked in under its name (or renamed over the
-  target). A failed or killed write leaves the previous file intact and no temp file.
+  target). A failed or killed write leaves the previous file intact and no temp file
+  (but for a kill between that link and the rename: the next write there removes it).
 - Every other file the tool reads (kubeconfigs, CA and token files, client
   certificates and keys, `check FILE`, the in-cluster ServiceAccount files) goes
   through `read_input`: regular files only (a FIFO, socket or device such as
@@ -35,7 +36,9 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -66,6 +69,10 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO swapped in after the checks returns at once instead of hanging.
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+# Temp and probe files are `.bt-` + 8 hex digits + `.tmp`; a killed run's are removed
+# by the next write into the same directory once they are this old (seconds).
+_TEMP_NAME = re.compile(r"\.bt-[0-9a-f]{8}\.tmp")
+LEFTOVER_AGE = 600
 _TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -220,6 +227,11 @@ def check_writable(path: Path, append_to: bool = False) -> None:
             except OSError as e:
                 raise OutputError(write_failure(path, e)) from None
             return
+        # An anonymous file where there is one: a kill can leave no probe behind.
+        anonymous = _anonymous_file(dir_fd, 0o600)
+        if anonymous is not None:
+            os.close(anonymous)
+            return
         probe = f".bt-{random_hex(4)}.tmp"
         try:
             os.close(os.open(probe, _TEMP, 0o600, dir_fd=dir_fd))
@@ -352,7 +364,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     leaves no temp file behind. A new file is then linked in under its name in one
     step; an existing one is replaced by a link to a temp name and a rename (a kill
     between those two calls, two system calls apart, is the one moment that leaves a
-    complete `.bt-*.tmp`). Elsewhere: a named temp file, as before."""
+    complete `.bt-*.tmp`, which a later write into the directory removes). Elsewhere:
+    a named temp file, as before."""
     with _parent(path) as (dir_fd, name):
         existing = _existing(dir_fd, name, path)
         fd = _anonymous_file(dir_fd, mode)
@@ -368,6 +381,28 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
         # The rename is done; a directory fsync is best effort on some filesystems.
         with suppress(OSError):
             os.fsync(dir_fd)
+        _remove_leftovers(dir_fd)
+
+
+def _remove_leftovers(dir_fd: int) -> None:
+    """Remove what a killed earlier run left in this directory: our own `.bt-*.tmp`
+    files (regular, one link, owned by us) untouched for LEFTOVER_AGE seconds, so a
+    temp file another run is writing right now is never taken from under it."""
+    try:
+        names = [n for n in os.listdir(dir_fd) if _TEMP_NAME.fullmatch(n)]
+    except OSError:
+        return
+    old = time.time() - LEFTOVER_AGE
+    for name in names:
+        with suppress(OSError):
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if (
+                stat.S_ISREG(info.st_mode)
+                and info.st_nlink == 1
+                and info.st_uid == os.geteuid()
+                and info.st_mtime < old
+            ):
+                os.unlink(name, dir_fd=dir_fd)
 
 
 def _anonymous_file(dir_fd: int, mode: int) -> int | None:
