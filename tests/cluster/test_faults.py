@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import pty
-import select
 import signal
 import subprocess
 import sys
@@ -21,6 +19,7 @@ import yaml
 
 from tests.conftest import Admin, DevCluster, remember_token, run_dev_cluster, run_tool
 from tests.faultproxy import FaultProxy, issue_cert
+from tests.terminal import run_on_a_terminal
 
 
 def read_token(env_file: Path) -> str:
@@ -253,40 +252,12 @@ def test_controller_stopped_times_out_naming_the_token_controller(
     assert list(tmp_path.iterdir()) == []
 
     # On a terminal the wait shows as a live status line instead.
-    pid, fd = pty.fork()
-    if pid == 0:  # child: the tool, with a pty as its stderr
-        os.environ["KUBECONFIG"] = str(dev_cluster.kubeconfig)
-        os.chdir(tmp_path)
-        os.execv(
-            sys.executable,
-            [
-                sys.executable,
-                "-m",
-                "bootstrap",
-                "--cluster",
-                "dev",
-                "-n",
-                namespace,
-                "--timeout",
-                "1.5",
-                "--out",
-                "tty.env",
-            ],
-        )
-    output = b""
-    while True:
-        ready, _, _ = select.select([fd], [], [], 10)
-        if not ready:
-            break
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.waitpid(pid, 0)
-    text = output.decode(errors="replace")
+    text = run_on_a_terminal(
+        ["--cluster", "dev", "-n", namespace, "--timeout", "1.5", "--out", "tty.env"],
+        {**os.environ, "KUBECONFIG": str(dev_cluster.kubeconfig)},
+        tmp_path,
+        quiet_for=10,
+    )
     assert "\rbootstrap-token: waiting for the token controller" in text.replace("\x1b[K", "")
     assert "error: timed out after 1.5 s" in text
 

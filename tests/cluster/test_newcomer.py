@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
-import select
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.cluster.test_features import eventually_status, read_env
 from tests.cluster.test_lifecycle import check, create
 from tests.conftest import Admin, DevCluster, DevTool, remember_token
+from tests.terminal import run_on_a_terminal
 
 SELF_REVIEWS = {"selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"}
 
@@ -59,29 +57,10 @@ def test_a_fleet_of_seven_prints_its_summary_only(
     assert "\r" not in result.stderr and "\x1b[" not in result.stderr  # no tty: plain lines
 
 
-def run_on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> str:
-    """The tool with a pty as stdin, stdout and stderr: everything it printed."""
-    pid, fd = pty.fork()
-    if pid == 0:  # child
-        os.environ.update(env)
-        os.environ.pop("NO_COLOR", None)
-        os.environ["TERM"] = "xterm"
-        os.chdir(cwd)
-        os.execv(sys.executable, [sys.executable, "-m", "bootstrap", *args])
-    output = b""
-    while True:
-        ready, _, _ = select.select([fd], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.waitpid(pid, 0)
-    return output.decode(errors="replace")
+def on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    """The tool on a terminal that shows colour (TERM=xterm, no NO_COLOR)."""
+    full = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    return run_on_a_terminal(args, {**full, **env, "TERM": "xterm"}, cwd)
 
 
 def test_a_fleet_on_a_terminal_shows_a_live_count_and_colours_warnings(
@@ -89,14 +68,14 @@ def test_a_fleet_on_a_terminal_shows_a_live_count_and_colours_warnings(
 ) -> None:
     env = {"KUBECONFIG": str(dev_cluster.kubeconfig)}
     base = ["--cluster", "dev", "-n", namespace, "--service-account", "a"]
-    text = run_on_a_terminal(
+    text = on_a_terminal(
         [*base, "--service-account", "b", "--out", "{service_account}.env"], env, tmp_path
     )
     assert "bootstrap-token: 0/2 done" in text
     assert "bootstrap-token: 2/2 done" in text
     assert "2 of 2 ok" in text
     # a powerful token's warning stands out (bold reverse red) on a terminal
-    powerful = run_on_a_terminal(
+    powerful = on_a_terminal(
         [*base, "--clusterrole", "cluster-admin", "--out", "admin.env"], env, tmp_path
     )
     assert "\x1b[1;31;7mbootstrap-token: warning: the new token for" in powerful

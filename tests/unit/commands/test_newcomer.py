@@ -28,6 +28,7 @@ from bootstrap.outputs.check import Result as CheckResult
 from bootstrap.outputs.check import render_text
 from bootstrap.outputs.emit import Issued
 from bootstrap.run import Options
+from tests.terminal import run_on_a_terminal
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 CA = b"-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n"
@@ -507,28 +508,6 @@ def test_list_and_check_refuse_o_and_format_that_disagree(
     assert result.stderr == message
 
 
-def run_in_a_pty(args: list[str], env: dict[str, str]) -> str:
-    import pty
-    import select
-
-    pid, fd = pty.fork()
-    if pid == 0:  # child: the tool with a terminal as stdout and stderr
-        os.environ.clear()
-        os.environ.update(env)
-        os.execv(sys.executable, [sys.executable, "-m", "bootstrap", *args])
-    output = b""
-    while select.select([fd], [], [], 30)[0]:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.waitpid(pid, 0)
-    return output.decode(errors="replace")
-
-
 @pytest.mark.parametrize(
     ("no_color", "term", "coloured"),
     [(None, "xterm", True), ("1", "xterm", False), ("", "xterm", True), (None, "dumb", False)],
@@ -541,7 +520,7 @@ def test_errors_are_red_on_a_terminal_unless_no_color(
     if no_color is not None:
         env["NO_COLOR"] = no_color
     for args in (["--kubeconfig", str(tmp_path / "none")], ["--output", "yaml"]):
-        text = run_in_a_pty(args, env)
+        text = run_on_a_terminal(args, env)
         assert ("\x1b[31merror: " in text) is coloured, text
         assert "error: " in text
 
