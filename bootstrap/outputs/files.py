@@ -2,20 +2,8 @@
 
 Every file the tool writes or reads back (the output, the CA file beside it, the
 `.bak` of a merge, the kubeconfig merged into, $GITHUB_ENV and $GITHUB_OUTPUT) is
-reached by walking its path one component at a time with directory descriptors
-(`openat` with O_NOFOLLOW), so what is checked is what is written:
+reached by paths.py's walk: trusted symlinks only, regular files only. Then:
 
-- A symlink anywhere on the path is followed only when it is *trusted*: owned by
-  the user running the tool (effective uid) or by root. Any other symlink is refused
-  before any request (OutputError, exit 9): someone else planted it and could point
-  it at any file. This is stricter than the kernel's `fs.protected_symlinks=1`
-  (which refuses to follow a symlink in a sticky, world-writable directory such as
-  /tmp unless the link is owned by the follower or by the directory's owner) and
-  also holds where that sysctl is 0 or does not exist (macOS).
-- The user's own symlink (`~/.kube/config -> dotfiles/kubeconfig`) is written
-  THROUGH: the target is replaced, the link stays, as kubectl does.
-- Only regular files are written or read: a directory, FIFO, socket or device is
-  refused (a FIFO is never opened, so it cannot hang the run).
 - Writes are atomic: an anonymous O_TMPFILE file of the same directory (Linux; else
   a temp file created O_CREAT|O_EXCL|O_NOFOLLOW) with mode 0600 (never wider, not
   even for an instant), fsynced, then linked in under its name (or renamed over the
@@ -39,8 +27,8 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +49,10 @@ from bootstrap.inputs import (
     size_text as _size,
 )
 from bootstrap.kube.kubeconfig import parse
+from bootstrap.outputs.paths import READ, parent, regular, write_failure
 
 # The most read back of an existing output (--renew-before; a kubeconfig merged into).
 MAX_OUTPUT_BYTES = MAX_INPUT_BYTES
-MAX_LINKS = 40  # as the kernel's MAXSYMLINKS: more is a loop
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-# O_NONBLOCK: opening a FIFO swapped in after the checks returns at once instead of hanging.
-_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 # Temp and probe files are `.bt-` + 8 hex digits + `.tmp`; a killed run's are removed
 # by the next write into the same directory once they are this old (seconds).
@@ -93,134 +78,14 @@ def ca_path_for(out: Path | None, cluster: str, cwd: Path) -> Path:
     return out.absolute().with_name(out.name.rsplit(".", 1)[0] + ".ca.crt")
 
 
-# --- walking a path safely ------------------------------------------------------------
-
-
-@contextmanager
-def _parent(path: Path) -> Iterator[tuple[int, str]]:
-    """The open directory that really holds `path` and the name in it, following
-    trusted symlinks only (the last component's too). The name is not a symlink."""
-    dir_fd, name = _walk(path)
-    try:
-        yield dir_fd, name
-    finally:
-        os.close(dir_fd)
-
-
-def _walk(path: Path) -> tuple[int, str]:
-    # Not os.path.abspath: `..` is resolved physically below, after the links before it.
-    pending = list(path.absolute().parts[1:])
-    dir_fd = _open_dir("/", None, path)
-    shown = Path("/")
-    links = 0
-    try:
-        while pending:
-            name = pending.pop(0)
-            last = not pending
-            if name == "..":
-                # Physical `..`: the walked directory's parent, as the kernel does.
-                if last:
-                    raise OutputError(f"cannot write {path}: it is a directory")
-                dir_fd = _step(dir_fd, "..", path)
-                shown = shown.parent
-                continue
-            try:
-                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                if last:
-                    return dir_fd, name
-                raise OutputError(
-                    f"cannot write {path}: the directory {shown / name} does not exist"
-                ) from None
-            if stat.S_ISLNK(info.st_mode):
-                _check_trusted(shown / name, info, dir_fd, path)
-                target = os.readlink(name, dir_fd=dir_fd)
-                again = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                if (again.st_ino, again.st_uid) != (info.st_ino, info.st_uid):
-                    raise OutputError(f"cannot write {path}: {shown / name} changed while checked")
-                links += 1
-                if links > MAX_LINKS:
-                    raise OutputError(f"cannot write {path}: too many levels of symlinks")
-                if target.startswith("/"):
-                    root = _open_dir("/", None, path)
-                    os.close(dir_fd)
-                    dir_fd, shown = root, Path("/")
-                pending[:0] = [p for p in Path(target).parts if p != "/"]
-                continue
-            if last:
-                return dir_fd, name
-            if not stat.S_ISDIR(info.st_mode):
-                raise OutputError(f"cannot write {path}: {shown / name} is not a directory")
-            dir_fd = _step(dir_fd, name, path)
-            shown = shown / name
-        raise OutputError(f"cannot write {path}: it is a directory")
-    except BaseException:
-        os.close(dir_fd)
-        raise
-
-
-def _directory(path: Path) -> int:
-    """The open directory `path`, reached as `_walk` does."""
-    if not path.absolute().parts[1:]:
-        return _open_dir("/", None, path)
-    dir_fd, name = _walk(path)
-    try:
-        return _open_dir(name, dir_fd, path)
-    finally:
-        os.close(dir_fd)
-
-
-def _open_dir(name: str, dir_fd: int | None, path: Path) -> int:
-    try:
-        return os.open(name, _DIR, dir_fd=dir_fd)
-    except OSError as e:
-        raise OutputError(write_failure(path, e)) from None
-
-
-def _step(dir_fd: int, name: str, path: Path) -> int:
-    """Into `name`; `dir_fd` is closed only once that worked (else the caller closes it)."""
-    inner = _open_dir(name, dir_fd, path)
-    os.close(dir_fd)
-    return inner
-
-
-def _check_trusted(link: Path, info: os.stat_result, dir_fd: int, path: Path) -> None:
-    """Follow a symlink only if its owner is the effective user or root."""
-    euid = os.geteuid()
-    if info.st_uid in (euid, 0):
-        return
-    directory = os.fstat(dir_fd).st_mode
-    shared = directory & stat.S_ISVTX and directory & stat.S_IWOTH
-    where = f", in the world-writable sticky directory {link.parent}" if shared else ""
-    raise OutputError(
-        f"refusing to use {path}: {link} is a symlink owned by uid {info.st_uid}, not by "
-        f"you (uid {euid}){where}; another user may have planted it to redirect the "
-        "write: remove it or choose another --out"
-    )
-
-
-def _existing(dir_fd: int, name: str, path: Path, verb: str = "write") -> os.stat_result | None:
-    """The regular file `name` in `dir_fd`, None when absent; anything else is refused."""
-    try:
-        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        raise OutputError(f"cannot {verb} {path}: {_reason(e)}") from None
-    kind = _kind(info.st_mode)
-    if kind:
-        raise OutputError(f"cannot {verb} {path}: it is {kind}, not a regular file")
-    return info
-
-
 # --- checks before any request ----------------------------------------------------------
 
 
 def check_writable(path: Path, append_to: bool = False) -> None:
     """Fail now, before the cluster is changed, if `path` could not be written later:
     untrusted symlink, not a regular file, directory missing or not writable."""
-    with _parent(path) as (dir_fd, name):
-        existing = _existing(dir_fd, name, path)
+    with parent(path) as (dir_fd, name):
+        existing = regular(dir_fd, name, path)
         if append_to and existing is not None:
             try:
                 os.close(os.open(name, _APPEND & ~os.O_CREAT, dir_fd=dir_fd))
@@ -252,14 +117,14 @@ def read_bytes(path: Path, *, trusted_owner: bool = False) -> bytes | None:
     """The content of the regular file `path` (at most MAX_OUTPUT_BYTES), or None when
     it does not exist. `trusted_owner`: a file owned by anyone but the user running the
     tool or root is refused (exit 9) before it is opened, as a planted symlink is."""
-    with _parent(path) as (dir_fd, name):
-        info = _existing(dir_fd, name, path, "read")
+    with parent(path) as (dir_fd, name):
+        info = regular(dir_fd, name, path, "read")
         if info is None:
             return None
         if trusted_owner:
             _check_owner(info, path)
         try:
-            fd = os.open(name, _READ, dir_fd=dir_fd)
+            fd = os.open(name, READ, dir_fd=dir_fd)
         except FileNotFoundError:
             return None
         except OSError as e:
@@ -338,8 +203,8 @@ def append(path: Path, text: str) -> None:
     """Append to a file another program owns (e.g. $GITHUB_ENV), in one write with
     O_APPEND so that what others appended meanwhile is kept."""
     data = text.encode("utf-8")
-    with _parent(path) as (dir_fd, name):
-        _existing(dir_fd, name, path)
+    with parent(path) as (dir_fd, name):
+        regular(dir_fd, name, path)
         try:
             fd = os.open(name, _APPEND, 0o600, dir_fd=dir_fd)
         except OSError as e:
@@ -366,8 +231,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     between those two calls, two system calls apart, is the one moment that leaves a
     complete `.bt-*.tmp`, which a later write into the directory removes). Elsewhere:
     a named temp file, as before."""
-    with _parent(path) as (dir_fd, name):
-        existing = _existing(dir_fd, name, path)
+    with parent(path) as (dir_fd, name):
+        existing = regular(dir_fd, name, path)
         fd = _anonymous_file(dir_fd, mode)
         if fd is None:
             _write_via_temp(dir_fd, name, path, data, mode)
@@ -443,7 +308,7 @@ def _link_in(fd: int, dir_fd: int, name: str, path: Path, replace: bool) -> bool
                 os.link(source, name, dst_dir_fd=dir_fd)  # never replaces: EEXIST
                 return True
             except FileExistsError:
-                _existing(dir_fd, name, path)  # appeared meanwhile: is it still writable?
+                regular(dir_fd, name, path)  # appeared meanwhile: is it still writable?
         for _ in range(8):
             tmp = f".bt-{random_hex(4)}.tmp"
             try:
@@ -496,10 +361,6 @@ def _create_temp(dir_fd: int, path: Path, mode: int) -> tuple[str, int]:
         except OSError as e:
             raise OutputError(write_failure(path, e)) from None
     raise OutputError(f"cannot write {path}: no free temp file name in its directory")
-
-
-def write_failure(path: Path, error: OSError) -> str:
-    return f"cannot write {path}: {_reason(error)}; nothing was changed there"
 
 
 __all__ = ["MAX_INPUT_BYTES", "MAX_PEM_BYTES", "MAX_TOKEN_BYTES", "read_input"]

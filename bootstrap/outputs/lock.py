@@ -14,7 +14,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from bootstrap.errors import OutputError
-from bootstrap.outputs.files import _READ, _directory, random_hex, write_failure
+from bootstrap.outputs.files import random_hex
+from bootstrap.outputs.paths import READ, directory, write_failure
 
 _LOCK = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -25,7 +26,7 @@ def locked(path: Path, timeout: float) -> Iterator[None]:
     `PATH.lock`, beside the name as given, created O_CREAT|O_EXCL and removed after.
     Waits at most `timeout` seconds for another holder."""
     lock = path.with_name(path.name + ".lock")
-    dir_fd = _directory(path.parent)
+    dir_fd = directory(path.parent)
     try:
         name = lock.name
         deadline = time.monotonic() + max(0.0, timeout)
@@ -63,7 +64,7 @@ def locked(path: Path, timeout: float) -> Iterator[None]:
 def _unlock(dir_fd: int, name: str, mark: bytes) -> None:
     """Remove the lock only if it is still ours (not removed as stale and retaken)."""
     try:
-        fd = os.open(name, _READ, dir_fd=dir_fd)
+        fd = os.open(name, READ, dir_fd=dir_fd)
     except OSError:
         return
     try:

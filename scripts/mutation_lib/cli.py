@@ -40,6 +40,7 @@ DEFAULT_MODULES = [
     "bootstrap/errors.py",
     # Pure modules other branches add; used when present.
     "bootstrap/outputs/files.py",
+    "bootstrap/outputs/paths.py",
     "bootstrap/outputs/lock.py",
     "bootstrap/inputs.py",
     "bootstrap/steps/powers.py",

@@ -43,6 +43,7 @@ PLAIN_ISSUE = {
     "bootstrap.outputs",
     "bootstrap.outputs.emit",
     "bootstrap.outputs.files",
+    "bootstrap.outputs.paths",
     "bootstrap.outputs.write",
     "bootstrap.redact",
     "bootstrap.run",

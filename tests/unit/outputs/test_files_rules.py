@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bootstrap.errors import OutputError
-from bootstrap.outputs import files
+from bootstrap.outputs import files, paths
 
 OTHER_UID = 65534  # nobody
 
@@ -61,7 +61,7 @@ def test_a_regular_file_in_the_middle_of_the_path(tmp_path: Path) -> None:
 
 
 def test_the_root_directory_is_opened_as_such() -> None:
-    fd = files._directory(Path("/"))
+    fd = paths.directory(Path("/"))
     try:
         assert os.path.samestat(os.fstat(fd), os.stat("/"))
     finally:
