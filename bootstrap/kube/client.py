@@ -46,6 +46,8 @@ __all__ = ["Api", "Credentials", "Deadline", "DeadlineReached"]
 log = logging.getLogger("bootstrap")
 
 _KILL_AT = "_BOOTSTRAP_TOKEN_KILL_AT"  # killpoint.VARIABLE, read without importing it
+
+
 MAX_BODY = 4 * 1024 * 1024  # a Secret or Status is a few KB; anything this big is hostile
 REQUEST_TIMEOUT = 10.0
 WHAT_TO_CHECK = (
@@ -63,6 +65,15 @@ _ANSWERED_LOCK = threading.Lock()
 
 class DeadlineReached(UnreachableError):
     """The run's --timeout ran out before a request could be sent or answered."""
+
+
+def _answered() -> None:
+    """A kill point of the tests (killpoint.py): SIGKILL between two requests. Outside
+    tests the variable is unset and killpoint is never imported."""
+    if _KILL_AT in os.environ:
+        from bootstrap import killpoint
+
+        killpoint.reached("request")
 
 
 class Api:
@@ -194,10 +205,7 @@ class Api:
                 f"{e}; it has not answered once in this run, so bootstrap-token gave up after "
                 f"{NEVER_REACHED_GRACE:.0f} s; {hint}"
             ) from None
-        if _KILL_AT in os.environ:  # tests only: SIGKILL between two requests
-            from bootstrap import killpoint
-
-            killpoint.reached("request")
+        _answered()
         return result
 
     def _log_retry(self, error: BaseException | None, delay: float) -> None:
@@ -374,10 +382,7 @@ class Api:
                             event.get("type"),
                             (time.perf_counter() - started) * 1000,
                         )
-                        if _KILL_AT in os.environ:  # tests only: SIGKILL after a request
-                            from bootstrap import killpoint
-
-                            killpoint.reached("request")
+                        _answered()
                         return event
             except (OSError, ValueError, RecursionError):  # cut off, or not a watch
                 pass
