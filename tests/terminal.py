@@ -11,24 +11,23 @@ import select
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from tests.conftest import TRANSCRIPT
 
 
 def run_on_a_terminal(
     args: list[str], env: dict[str, str], cwd: Path | None = None, quiet_for: float = 60
 ) -> str:
     """`python -m bootstrap ARGS` with a pty as stdin, stdout and stderr and exactly
-    `env`: everything it printed, once it exited (or printed nothing for `quiet_for` s)."""
+    `env`: everything it printed, once it exited (or printed nothing for `quiet_for` s).
+    The output joins the session's transcript, which must hold no token at the end."""
     master, slave = os.openpty()
+    streams: dict[str, Any] = {"stdin": slave, "stdout": slave, "stderr": slave}
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bootstrap", *args],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,  # the pty is its terminal, as a shell would make it
-        )
+        # A session of its own: the pty is its terminal, as a shell would make it.
+        tool = [sys.executable, "-m", "bootstrap", *args]
+        process = subprocess.Popen(tool, env=env, cwd=cwd, start_new_session=True, **streams)
     finally:
         os.close(slave)
     output = b""
@@ -46,4 +45,7 @@ def run_on_a_terminal(
         if process.poll() is None:
             process.kill()
         process.wait()
-    return output.decode(errors="replace")
+    text = output.decode(errors="replace")
+    # What a terminal showed is checked for tokens at the end of the session, too.
+    TRANSCRIPT.outputs.append((f"terminal of: {' '.join(args)}", text))
+    return text
