@@ -5,12 +5,15 @@ have sat untouched for 10 minutes, and nothing else."""
 from __future__ import annotations
 
 import os
+import stat
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bootstrap.errors import OutputError
 from bootstrap.outputs import files
 from bootstrap.outputs.files import check_writable, write_atomic
 
@@ -51,6 +54,42 @@ def test_without_o_tmpfile_the_named_probe_is_removed(
     monkeypatch.setattr(files, "_anonymous_file", lambda dir_fd, mode: None)
     check_writable(tmp_path / "out.env")
     assert named(tmp_path) == []
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_the_probe_leaves_no_descriptor_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anonymous: bool
+) -> None:
+    if not anonymous:
+        monkeypatch.setattr(files, "_anonymous_file", lambda dir_fd, mode: None)
+    (tmp_path / "github_env").write_text("A=1\n")
+    before = sorted(os.listdir("/proc/self/fd"))
+    check_writable(tmp_path / "out.env")
+    check_writable(tmp_path / "github_env", append_to=True)
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_file_to_append_to_is_opened_for_appending_not_created(tmp_path: Path) -> None:
+    """$GITHUB_ENV that exists: checked by opening it for appending, and left as it was."""
+    github_env = tmp_path / "github_env"
+    github_env.write_text("A=1\n")
+    github_env.chmod(0o640)
+    check_writable(github_env, append_to=True)
+    assert github_env.read_text() == "A=1\n"
+    assert stat.S_IMODE(github_env.stat().st_mode) == 0o640
+    assert named(tmp_path) == ["github_env"]
+    if os.geteuid() == 0:  # root ignores modes: an immutable file cannot be opened to write
+        subprocess.run(["chattr", "+i", str(github_env)], check=True)
+    else:
+        github_env.chmod(0o440)
+    try:
+        with pytest.raises(OutputError) as e:
+            check_writable(github_env, append_to=True)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(github_env)], check=True)
+    assert str(e.value).startswith(f"cannot write {github_env}: ")
+    assert str(e.value).endswith("; nothing was changed there")
 
 
 @pytest.mark.parametrize("existing", [False, True])
