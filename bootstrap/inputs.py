@@ -28,6 +28,7 @@ _KINDS = {
     stat.S_IFSOCK: "a socket",
     stat.S_IFCHR: "a character device",
     stat.S_IFBLK: "a block device",
+    stat.S_IFLNK: "a symlink",  # where a name is looked at without following it
 }
 
 
@@ -51,6 +52,7 @@ def reason(error: OSError) -> str:
         errno.ENOTDIR: "a parent is not a directory",
         errno.ELOOP: "it is a symlink",
         errno.ENXIO: "it is a FIFO without a reader",
+        errno.ENAMETOOLONG: "the name is too long for the file system",
     }
     return reasons.get(error.errno or 0, error.strerror or type(error).__name__)
 
@@ -107,8 +109,6 @@ def check_input(
     info: os.stat_result, where: str, limit: int, error: type[BootstrapError], own: bool
 ) -> None:
     what = kind(info.st_mode)
-    if stat.S_ISLNK(info.st_mode):
-        what = "a symlink"
     if what:
         raise error(f"{where}: it is {what}, not a regular file")
     if info.st_size > limit:

@@ -94,6 +94,9 @@ def _walk(path: Path) -> tuple[int, str]:
             dir_fd = _step(dir_fd, name, path)
             shown = shown / name
         raise OutputError(f"cannot write {path}: it is a directory")
+    except OSError as e:  # a name too long, a directory we may read but not search...
+        os.close(dir_fd)
+        raise OutputError(write_failure(path, e)) from None
     except BaseException:
         os.close(dir_fd)
         raise
