@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import bootstrap.killpoint
 from bootstrap.errors import OutputError
 from bootstrap.outputs import files
 
@@ -311,3 +312,261 @@ def test_a_failed_append_is_one_error_and_closes_the_file(
     assert open_fds() == before
     assert str(e.value) == f"cannot write {path}: {ENOSPC}"
     assert path.read_text() == "A=1\nB=2\n"
+
+
+# --- write_atomic: the link of the anonymous file -------------------------------------------
+
+
+def links(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every os.link and os.replace: (call, destination name) in order."""
+    calls: list[tuple[str, str]] = []
+    real_link, real_replace = os.link, os.replace
+
+    def link(src: Any, dst: Any, **kwargs: Any) -> None:
+        calls.append(("link", str(dst)))
+        real_link(src, dst, **kwargs)
+
+    def replace(src: Any, dst: Any, **kwargs: Any) -> None:
+        calls.append(("replace", str(dst)))
+        real_replace(src, dst, **kwargs)
+
+    monkeypatch.setattr(files.os, "link", link)
+    monkeypatch.setattr(files.os, "replace", replace)
+    return calls
+
+
+def test_a_new_file_is_linked_in_under_its_name_in_one_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No temp name at all: a kill can leave nothing behind."""
+    calls = links(monkeypatch)
+    files.write_atomic(tmp_path / "out.env", b"NEW=1\n")
+    assert calls == [("link", "out.env")]
+    assert (tmp_path / "out.env").read_bytes() == b"NEW=1\n"
+
+
+def test_an_existing_file_is_replaced_through_a_temp_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "out.env").write_bytes(b"OLD=1\n")
+    calls = links(monkeypatch)
+    files.write_atomic(tmp_path / "out.env", b"NEW=1\n")
+    [(first, tmp), (second, name)] = calls
+    assert (first, second, name) == ("link", "replace", "out.env")
+    assert re.fullmatch(TEMP_NAME, tmp)
+    assert (tmp_path / "out.env").read_bytes() == b"NEW=1\n"
+    assert named(tmp_path) == ["out.env"]
+
+
+def test_a_fifo_that_appears_at_a_new_name_before_the_link_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name was free when checked; what appeared there meanwhile is checked again,
+    not replaced blindly."""
+    out = tmp_path / "out.env"
+    real_link = os.link
+
+    def appear(src: Any, dst: Any, **kwargs: Any) -> None:
+        if dst == "out.env" and not out.exists():
+            os.mkfifo(out)
+        real_link(src, dst, **kwargs)
+
+    monkeypatch.setattr(files.os, "link", appear)
+    before = open_fds()
+    with pytest.raises(OutputError) as e:
+        files.write_atomic(out, b"TOKEN=x\n")
+    assert open_fds() == before
+    assert str(e.value) == f"cannot write {out}: it is a FIFO (named pipe), not a regular file"
+    assert stat.S_ISFIFO(out.lstat().st_mode)
+    assert named(tmp_path) == ["out.env"]
+
+
+def test_a_link_that_fails_otherwise_is_an_error_not_a_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only ENOENT, EPERM, EXDEV and ENOTSUP mean "no link through /proc here"."""
+    monkeypatch.setattr(files.os, "link", enospc)
+    out = tmp_path / "out.env"
+    with pytest.raises(OutputError) as e:
+        files.write_atomic(out, b"TOKEN=x\n")
+    assert str(e.value) == f"cannot write {out}: {ENOSPC}"
+    assert named(tmp_path) == []
+
+
+def test_without_proc_the_named_temp_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """O_TMPFILE alone is not enough: the anonymous file is linked in through /proc."""
+
+    class NoProc:
+        def __init__(self, path: str) -> None:
+            pass
+
+        def is_dir(self) -> bool:
+            return False
+
+    monkeypatch.setattr(files, "Path", NoProc)
+    seen: list[tuple[str, int]] = []
+    real_open = os.open
+
+    def spy(name: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        if not flags & os.O_DIRECTORY or flags & os.O_TMPFILE == os.O_TMPFILE:
+            seen.append((str(name), flags))
+        return real_open(name, flags, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(files.os, "open", spy)
+    files.write_atomic(tmp_path / "out.env", b"x\n")
+    [(name, flags)] = seen
+    assert re.fullmatch(TEMP_NAME, name)
+    assert flags == NAMED_TEMP_FLAGS
+    assert (tmp_path / "out.env").read_bytes() == b"x\n"
+    assert named(tmp_path) == ["out.env"]
+
+
+# --- temp-name retries: eight, then one error ------------------------------------------------
+
+
+def taken_names(monkeypatch: pytest.MonkeyPatch, directory: Path, taken: int) -> list[str]:
+    """random_hex gives 00000000, 00000001, ...; the first `taken` are someone's files."""
+    for i in range(taken):
+        (directory / f".bt-{i:08x}.tmp").write_bytes(b"someone's\n")
+    given: list[str] = []
+
+    def sequential(nbytes: int) -> str:
+        assert nbytes == 4
+        given.append(f"{len(given):08x}")
+        return given[-1]
+
+    monkeypatch.setattr(files, "random_hex", sequential)
+    return given
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_the_eighth_temp_name_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anonymous: bool
+) -> None:
+    if not anonymous:
+        no_anonymous_file(monkeypatch)
+    out = tmp_path / "out.env"
+    out.write_bytes(b"OLD=1\n")
+    given = taken_names(monkeypatch, tmp_path, 7)
+    files.write_atomic(out, b"NEW=1\n")
+    assert given == [f"{i:08x}" for i in range(8)]
+    assert out.read_bytes() == b"NEW=1\n"
+    assert named(tmp_path) == sorted([f".bt-{i:08x}.tmp" for i in range(7)] + ["out.env"])
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_after_eight_taken_temp_names_nothing_is_touched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anonymous: bool
+) -> None:
+    if not anonymous:
+        no_anonymous_file(monkeypatch)
+    out = tmp_path / "out.env"
+    out.write_bytes(b"OLD=1\n")
+    given = taken_names(monkeypatch, tmp_path, 8)
+    before = open_fds()
+    with pytest.raises(OutputError) as e:
+        files.write_atomic(out, b"NEW=1\n")
+    assert open_fds() == before
+    assert str(e.value) == f"cannot write {out}: no free temp file name in its directory"
+    assert given == [f"{i:08x}" for i in range(8)]
+    assert out.read_bytes() == b"OLD=1\n"
+    for i in range(8):
+        assert (tmp_path / f".bt-{i:08x}.tmp").read_bytes() == b"someone's\n"
+    assert len(named(tmp_path)) == 9
+
+
+# --- the named temp: synced before the rename, closed ------------------------------------------
+
+
+def test_the_named_temp_is_synced_before_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_anonymous_file(monkeypatch)
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync " + ("file" if stat.S_ISREG(os.fstat(fd).st_mode) else "dir"))
+        real_fsync(fd)
+
+    def replace(*args: Any, **kwargs: Any) -> None:
+        events.append("replace")
+        real_replace(*args, **kwargs)
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    monkeypatch.setattr(files.os, "replace", replace)
+    files.write_atomic(tmp_path / "out.env", b"x\n")
+    assert events == ["fsync file", "replace", "fsync dir"]
+
+
+def test_the_named_temp_is_closed_whatever_happens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_anonymous_file(monkeypatch)
+    out = tmp_path / "out.env"
+    before = open_fds()
+    files.write_atomic(out, b"x\n")
+    assert open_fds() == before
+    monkeypatch.setattr(files.os, "write", enospc)
+    with pytest.raises(OutputError) as e:
+        files.write_atomic(out, b"y\n")
+    monkeypatch.undo()
+    assert open_fds() == before
+    assert str(e.value) == f"cannot write {out}: {ENOSPC}"
+    assert out.read_bytes() == b"x\n"
+    assert named(tmp_path) == ["out.env"]
+
+
+# --- the kill point: halfway through the data --------------------------------------------------
+
+
+def written_at_kill_point(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(point, bytes written so far) at each kill point reached; nothing is killed."""
+    written = [0]
+    points: list[tuple[str, int]] = []
+    real_write = os.write
+
+    def write(fd: int, data: Any) -> int:
+        n = real_write(fd, data)
+        written[0] += n
+        return n
+
+    monkeypatch.setattr(files.os, "write", write)
+    monkeypatch.setattr(bootstrap.killpoint, "reached", lambda p: points.append((p, written[0])))
+    return points
+
+
+@pytest.mark.parametrize(("data", "half"), [(b"0123456789", 5), (b"0123456789a", 5)])
+def test_the_write_kill_point_comes_with_half_the_data_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes, half: int
+) -> None:
+    monkeypatch.setenv("_BOOTSTRAP_TOKEN_KILL_AT", "write:9")
+    points = written_at_kill_point(monkeypatch)
+    files.write_atomic(tmp_path / "out.env", data)
+    assert points == [("write", half)]
+    assert (tmp_path / "out.env").read_bytes() == data
+
+
+def test_without_the_variable_there_is_no_kill_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("_BOOTSTRAP_TOKEN_KILL_AT", raising=False)
+    points = written_at_kill_point(monkeypatch)
+    files.write_atomic(tmp_path / "out.env", b"0123456789")
+    assert points == []
+
+
+# --- what files.py passes on from bootstrap.inputs ------------------------------------------
+
+
+def test_the_reexported_names() -> None:
+    namespace: dict[str, Any] = {}
+    exec("from bootstrap.outputs.files import *", namespace)
+    import bootstrap.inputs
+
+    shared = ("MAX_INPUT_BYTES", "MAX_PEM_BYTES", "MAX_TOKEN_BYTES", "read_input")
+    assert sorted(n for n in namespace if n != "__builtins__") == sorted(shared)
+    for name in shared:
+        assert namespace[name] is getattr(bootstrap.inputs, name)
