@@ -83,7 +83,8 @@ def ca_path_for(out: Path | None, cluster: str, cwd: Path) -> Path:
 
 def check_writable(path: Path, append_to: bool = False) -> None:
     """Fail now, before the cluster is changed, if `path` could not be written later:
-    untrusted symlink, not a regular file, directory missing or not writable."""
+    untrusted symlink, not a regular file, directory missing or not writable, or a
+    file of another user in a sticky directory, which only its owner may replace."""
     with parent(path) as (dir_fd, name):
         existing = regular(dir_fd, name, path)
         if append_to and existing is not None:
@@ -92,6 +93,8 @@ def check_writable(path: Path, append_to: bool = False) -> None:
             except OSError as e:
                 raise OutputError(write_failure(path, e)) from None
             return
+        if existing is not None:
+            _check_replaceable(existing, os.fstat(dir_fd), path)
         # An anonymous file where there is one: a kill can leave no probe behind.
         anonymous = _anonymous_file(dir_fd, 0o600)
         if anonymous is not None:
@@ -103,6 +106,20 @@ def check_writable(path: Path, append_to: bool = False) -> None:
             os.unlink(probe, dir_fd=dir_fd)
         except OSError as e:
             raise OutputError(write_failure(path, e)) from None
+
+
+def _check_replaceable(info: os.stat_result, directory: os.stat_result, path: Path) -> None:
+    """In a sticky directory (/tmp) only the file's owner, the directory's owner or root
+    may rename over a file: the kernel refuses the others (EPERM), and by then the
+    cluster would have been changed."""
+    euid = os.geteuid()
+    if not directory.st_mode & stat.S_ISVTX or euid in (0, info.st_uid, directory.st_uid):
+        return
+    raise OutputError(
+        f"cannot write {path}: it belongs to uid {info.st_uid}, not to you (uid {euid}), "
+        f"in the sticky directory {path.parent}, where only its owner may replace it: "
+        "remove it or choose another --out"
+    )
 
 
 def check_readable(path: Path) -> None:

@@ -247,3 +247,51 @@ def test_a_named_temp_that_cannot_be_created(
     assert str(e.value) == (
         f"cannot write {tmp_path}/out.env: the file system is read-only; nothing was changed there"
     )
+
+
+# --- a file of another user in a sticky directory ---------------------------------------
+
+YOU = 1000  # the euid the tool runs as in these tests (faked: the tests run as root)
+
+
+@pytest.mark.parametrize(
+    ("sticky", "file_owner", "dir_owner", "euid", "refused"),
+    [
+        (True, OTHER_UID, 0, YOU, True),  # /tmp/ci.env of another user: only they may replace it
+        (True, YOU, 0, YOU, False),  # your own file in /tmp
+        (True, OTHER_UID, YOU, YOU, False),  # your own sticky directory
+        (True, OTHER_UID, 0, 0, False),  # root may replace anything
+        (False, OTHER_UID, 0, YOU, False),  # not sticky: the directory's write bit decides
+    ],
+)
+def test_a_file_only_its_owner_may_replace_is_refused_before_any_request(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sticky: bool,
+    file_owner: int,
+    dir_owner: int,
+    euid: int,
+    refused: bool,
+) -> None:
+    """The kernel refuses the final rename there (EPERM), after the cluster was changed;
+    check_writable says so first. As a user (uid 1000), in a 1777 directory:
+    `mv new /tmp/ci.env` -> Operation not permitted when ci.env is nobody's."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    out = shared / "ci.env"
+    out.write_bytes(b"OLD=1\n")
+    os.chown(out, file_owner, file_owner)
+    os.chown(shared, dir_owner, dir_owner)
+    shared.chmod(0o1777 if sticky else 0o777)
+    monkeypatch.setattr(files.os, "geteuid", lambda: euid)
+    if not refused:
+        files.check_writable(out)
+        return
+    with pytest.raises(OutputError) as e:
+        files.check_writable(out)
+    assert str(e.value) == (
+        f"cannot write {out}: it belongs to uid 65534, not to you (uid 1000), in the sticky "
+        f"directory {shared}, where only its owner may replace it: remove it or choose "
+        "another --out"
+    )
+    files.check_writable(out, append_to=True)  # appending is not replacing
