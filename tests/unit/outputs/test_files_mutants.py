@@ -442,39 +442,31 @@ def taken_names(monkeypatch: pytest.MonkeyPatch, directory: Path, taken: int) ->
 
 
 @pytest.mark.parametrize("anonymous", [True, False])
-def test_the_eighth_temp_name_is_used(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anonymous: bool
+@pytest.mark.parametrize("taken", [7, 8])
+def test_eight_temp_names_are_tried_then_nothing_is_touched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anonymous: bool, taken: int
 ) -> None:
+    """With seven names taken the eighth is used; with eight, one error and the other
+    files and the target are left as they were."""
     if not anonymous:
         no_anonymous_file(monkeypatch)
     out = tmp_path / "out.env"
     out.write_bytes(b"OLD=1\n")
-    given = taken_names(monkeypatch, tmp_path, 7)
-    files.write_atomic(out, b"NEW=1\n")
-    assert given == [f"{i:08x}" for i in range(8)]
-    assert out.read_bytes() == b"NEW=1\n"
-    assert named(tmp_path) == sorted([f".bt-{i:08x}.tmp" for i in range(7)] + ["out.env"])
-
-
-@pytest.mark.parametrize("anonymous", [True, False])
-def test_after_eight_taken_temp_names_nothing_is_touched(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anonymous: bool
-) -> None:
-    if not anonymous:
-        no_anonymous_file(monkeypatch)
-    out = tmp_path / "out.env"
-    out.write_bytes(b"OLD=1\n")
-    given = taken_names(monkeypatch, tmp_path, 8)
+    given = taken_names(monkeypatch, tmp_path, taken)
     before = open_fds()
-    with pytest.raises(OutputError) as e:
+    if taken == 7:
         files.write_atomic(out, b"NEW=1\n")
+        assert out.read_bytes() == b"NEW=1\n"
+    else:
+        with pytest.raises(OutputError) as e:
+            files.write_atomic(out, b"NEW=1\n")
+        assert str(e.value) == f"cannot write {out}: no free temp file name in its directory"
+        assert out.read_bytes() == b"OLD=1\n"
     assert open_fds() == before
-    assert str(e.value) == f"cannot write {out}: no free temp file name in its directory"
     assert given == [f"{i:08x}" for i in range(8)]
-    assert out.read_bytes() == b"OLD=1\n"
-    for i in range(8):
+    for i in range(taken):
         assert (tmp_path / f".bt-{i:08x}.tmp").read_bytes() == b"someone's\n"
-    assert len(named(tmp_path)) == 9
+    assert named(tmp_path) == sorted([f".bt-{i:08x}.tmp" for i in range(taken)] + ["out.env"])
 
 
 # --- the named temp: synced before the rename, closed ------------------------------------------

@@ -84,10 +84,19 @@ def test_a_directory_swapped_for_a_link_after_its_check_is_not_entered(
     assert list(victim.iterdir()) == []
 
 
-def test_a_file_swapped_for_a_link_after_its_check_is_not_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("after", "message"),
+    [
+        # O_NOFOLLOW on the open of a file read back: swapped after regular()'s check.
+        (2, "it is a symlink"),
+        # regular() looks at the name itself (lstat), not at what a link there points to:
+        # swapped after the walk, before regular().
+        (1, "it is a symlink, not a regular file"),
+    ],
+)
+def test_a_file_swapped_for_a_link_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: int, message: str
 ) -> None:
-    """O_NOFOLLOW on the open of a file read back."""
     secret = tmp_path / "secret"
     secret.write_bytes(b"not yours\n")
     out = tmp_path / "out.env"
@@ -97,28 +106,10 @@ def test_a_file_swapped_for_a_link_after_its_check_is_not_read(
         out.unlink()
         out.symlink_to(secret)
 
-    swap_after_stat(monkeypatch, "out.env", 2, swap)  # the walk's stat, then regular()'s
+    swap_after_stat(monkeypatch, "out.env", after, swap)
     with pytest.raises(OutputError) as e:
         read_bytes(out)
-    assert str(e.value) == f"cannot read {out}: it is a symlink"
-
-
-def test_a_file_swapped_for_a_link_after_the_walk_is_refused_by_its_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """regular() looks at the name itself (lstat), not at what a link there points to."""
-    (tmp_path / "other").write_bytes(b"TOKEN=y\n")
-    out = tmp_path / "out.env"
-    out.write_bytes(b"TOKEN=x\n")
-
-    def swap() -> None:
-        out.unlink()
-        out.symlink_to(tmp_path / "other")
-
-    swap_after_stat(monkeypatch, "out.env", 1, swap)  # after the walk's stat
-    with pytest.raises(OutputError) as e:
-        read_bytes(out)
-    assert str(e.value) == f"cannot read {out}: it is a symlink, not a regular file"
+    assert str(e.value) == f"cannot read {out}: {message}"
 
 
 def test_a_file_swapped_for_a_fifo_after_its_check_does_not_hang_the_read(
