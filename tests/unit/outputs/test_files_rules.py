@@ -260,7 +260,7 @@ YOU = 1000  # the euid the tool runs as in these tests (faked: the tests run as 
         (True, OTHER_UID, 0, YOU, True),  # /tmp/ci.env of another user: only they may replace it
         (True, YOU, 0, YOU, False),  # your own file in /tmp
         (True, OTHER_UID, YOU, YOU, False),  # your own sticky directory
-        (True, OTHER_UID, 0, 0, False),  # root may replace anything
+        (True, OTHER_UID, 4242, 0, False),  # root may replace anything
         (False, OTHER_UID, 0, YOU, False),  # not sticky: the directory's write bit decides
     ],
 )
