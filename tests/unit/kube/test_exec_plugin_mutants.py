@@ -509,3 +509,22 @@ def test_a_terminal_stdin_is_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None
     assert exec_plugin._stdin_is_terminal() is True
     monkeypatch.setattr(exec_plugin.os, "isatty", lambda fd: False)
     assert exec_plugin._stdin_is_terminal() is False
+
+
+# --- second pass: what the full run still let through ----------------------------------------
+
+
+def test_an_exec_config_and_result_cannot_be_changed() -> None:
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        _config("x").command = "y"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        _result(token="t").token = "u"  # type: ignore[misc]
+
+
+def test_deeply_nested_yaml_output_is_a_decoding_error_not_a_crash() -> None:
+    assert exec_plugin._yaml(b"[" * 5000 + b"]" * 5000) is None
+    with pytest.raises(ExecError) as e:
+        parse_output(b"a: " + b"[" * 5000 + b"]" * 5000, V1)
+    assert str(e.value) == "decoding stdout: Expecting value: line 1 column 1 (char 0)"

@@ -639,3 +639,50 @@ def test_json_valid_is_true_while_the_token_works(status: str, valid: bool) -> N
         "2030-01-01T00:00:00Z",
     )
     assert check.render_json(result(status), "f").endswith("\n}\n")
+
+
+# --- second pass: what the full run still let through ----------------------------------------
+
+
+def test_the_payloads_padding_comes_from_the_payload_not_the_header() -> None:
+    # A four-character header would add no padding to a payload that needs two.
+    payload = _b64('{"a":1}')
+    assert len(payload) % 4 == 2
+    assert check.claims(f"abcd.{payload}.s") == {"a": 1}
+
+
+def test_a_z_expiry_is_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert check.expiry(None, "2031-05-06T07:08:09Z") == datetime(
+            2031, 5, 6, 7, 8, 9, tzinfo=UTC
+        )
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_result_cannot_be_changed() -> None:
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result("valid").status = "invalid"  # type: ignore[misc]
+
+
+def test_a_request_tokens_namespace_wins_over_the_files(api: type[FakeApi]) -> None:
+    got = check.check(creds(REQUEST, namespace="other"), now=datetime(2029, 1, 1, tzinfo=UTC))
+    assert (got.token_kind, got.namespace) == ("request", "ci")
+
+
+@pytest.mark.parametrize("answer", [AuthError("forbidden", 403), NotFoundError("nf", 404)])
+def test_a_secret_the_token_may_not_read_is_not_logged(
+    api: type[FakeApi], caplog: pytest.LogCaptureFixture, answer: ApiError
+) -> None:
+    api.answers[SECRET_PATH] = answer
+    with caplog.at_level(logging.DEBUG, logger="bootstrap"):
+        got = check.check(creds(LEGACY))
+    assert got.last_used is None
+    assert caplog.records == []
