@@ -13,7 +13,9 @@ way client-go's `plugin/pkg/client/auth/exec` runs them.
   Only an interactive plugin gets our stdin; its stderr then goes straight to ours
   (prompts). Otherwise stderr is captured: replayed on success, and its last line
   ends the error message on failure.
-- The plugin (and its process group) is killed at the run's deadline.
+- The plugin (and its process group) is killed at the run's deadline, or once it has
+  written more than MAX_STDOUT to stdout. Of its stderr, however long, only the first and
+  the last MAX_STDERR bytes are kept.
 
 Messages follow client-go's ("exec: executable X not found", "exec plugin didn't
 return a token or cert/key pair", ...), prefixed with the user's name.
@@ -41,6 +43,8 @@ CLUSTER_EXTENSION = f"{GROUP}/exec"
 MODES = ("Never", "IfAvailable", "Always")
 # What of a plugin's stderr is shown (after a success); the rest is only counted.
 MAX_STDERR = 64 * 1024
+# An ExecCredential is a few KB (a token, or a certificate and key); more is refused.
+MAX_STDOUT = 4 * 1024 * 1024
 _INSTALL_HELP = (
     "\n\nIt looks like you are trying to use a client-go credential plugin that is not "
     "installed.\n\nTo learn more about this feature, consult the documentation available at:\n"
@@ -231,29 +235,87 @@ def run(
     except OSError as e:
         raise ExecError(f"exec: {e.strerror or e}") from None
     try:
-        stdout, stderr = process.communicate(timeout=max(0.01, timeout))
+        stdout, stderr = _collect(process, max(0.01, timeout))
     except subprocess.TimeoutExpired:
         _kill(process, group=not interactive)
         raise ExecError(
             f"exec: executable {config.command} did not finish before --timeout; killed it"
         ) from None
-    stderr = stderr or b""
+    except _TooMuch:
+        _kill(process, group=not interactive)
+        raise ExecError(
+            f"exec: executable {config.command} wrote more than {MAX_STDOUT >> 20} MiB to "
+            "stdout; killed it"
+        ) from None
     if process.returncode != 0:
-        last = _last_line(stderr)
+        last = _last_line(stderr.tail)
         raise ExecError(
             f"exec: executable {config.command} failed with exit code {process.returncode}"
             + (f": {last}" if last else "")
         )
     result = parse_output(stdout, config.api_version)
-    if stderr:
-        replay_stderr(stderr, result)
+    if stderr.total:
+        replay_stderr(stderr.head, result, stderr.total)
     return result
 
 
-def replay_stderr(stderr: bytes, result: ExecResult) -> None:
+class _TooMuch(Exception):
+    """The plugin wrote more than MAX_STDOUT to stdout."""
+
+
+@dataclass
+class _Stderr:
+    """What is kept of a plugin's stderr, however much it writes: the first MAX_STDERR
+    bytes (replayed), the last MAX_STDERR bytes (for the last line) and the count."""
+
+    head: bytes = b""
+    tail: bytes = b""
+    total: int = 0
+
+    def add(self, chunk: bytes) -> None:
+        if len(self.head) < MAX_STDERR:
+            self.head += chunk[: MAX_STDERR - len(self.head)]
+        self.tail = (self.tail + chunk)[-MAX_STDERR:]
+        self.total += len(chunk)
+
+
+def _collect(process: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, _Stderr]:
+    """Read the plugin's stdout (at most MAX_STDOUT, else _TooMuch) and stderr (kept as
+    _Stderr) until both end and it exits; TimeoutExpired past `timeout` seconds. Unlike
+    communicate(), what a plugin writes never grows our memory beyond those bounds."""
+    import selectors
+    import time
+
+    deadline = time.monotonic() + timeout
+    stdout, stderr = bytearray(), _Stderr()
+    with selectors.DefaultSelector() as selector:
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                selector.register(stream, selectors.EVENT_READ)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(process.args, timeout)
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                elif key.fileobj is process.stdout:
+                    stdout += chunk
+                    if len(stdout) > MAX_STDOUT:
+                        raise _TooMuch
+                else:
+                    stderr.add(chunk)
+    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    return bytes(stdout), stderr
+
+
+def replay_stderr(stderr: bytes, result: ExecResult, total: int | None = None) -> None:
     """Show what the plugin said on stderr, once the credential it returned is
     registered for redaction (a plugin with debug logging may print it): redacted,
-    control characters made visible, at most MAX_STDERR bytes (the rest counted)."""
+    control characters made visible, at most MAX_STDERR bytes (the rest counted).
+    `total`: how many bytes it wrote, when `stderr` holds only the first ones."""
+    total = len(stderr) if total is None else total
     from bootstrap.redact import redact, register
     from bootstrap.sanitize import visible
 
@@ -265,8 +327,8 @@ def replay_stderr(stderr: bytes, result: ExecResult) -> None:
     if lines and not lines[-1]:
         lines.pop()
     out = "".join(f"{line}\n" for line in lines)
-    if len(stderr) > MAX_STDERR:
-        out += f"[exec plugin stderr: {len(stderr) - MAX_STDERR} more bytes not shown]\n"
+    if total > MAX_STDERR:
+        out += f"[exec plugin stderr: {total - MAX_STDERR} more bytes not shown]\n"
     sys.stderr.write(out)
     sys.stderr.flush()
 
