@@ -110,3 +110,50 @@ def test_memory_stays_bounded_whatever_the_plugin_writes(tmp_path: Path) -> None
     message, peak_kib = done.stdout.splitlines()
     assert message == f"exec: executable {command} wrote more than 4 MiB to stdout; killed it"
     assert int(peak_kib) < 80 * 1024, f"peak RSS {int(peak_kib) // 1024} MiB"
+
+
+def gone(pid: int) -> bool:
+    """Dead, or a zombie waiting for its parent."""
+    state = Path(f"/proc/{pid}/stat")
+    return not state.exists() or state.read_text().split(") ")[1].startswith("Z")
+
+
+def test_a_flooding_plugin_is_killed_with_what_it_started(tmp_path: Path) -> None:
+    """The whole process group: the plugin and a child it left in the background."""
+    pids = tmp_path / "pids"
+    command = plugin(tmp_path, f"sleep 100 &\necho $! $$ > {pids}\nexec cat /dev/zero\n")
+    with pytest.raises(ExecError):
+        run(command)
+    time.sleep(0.2)
+    child, parent = map(int, pids.read_text().split())
+    assert gone(parent), "the plugin (cat) still runs"
+    assert gone(child), "what the plugin started still runs"
+
+
+def test_the_deadline_holds_while_the_plugin_writes_nothing(tmp_path: Path) -> None:
+    command = plugin(tmp_path, "sleep 10\n")
+    started = time.monotonic()
+    with pytest.raises(ExecError) as e:
+        run(command, timeout=0.1)
+    assert time.monotonic() - started < 0.9
+    assert str(e.value) == f"exec: executable {command} did not finish before --timeout; killed it"
+
+
+def test_the_deadline_holds_after_the_plugin_closed_its_output(tmp_path: Path) -> None:
+    """Pipes at their end is not the plugin's end: the wait for its exit is bounded too."""
+    command = plugin(tmp_path, "exec >&- 2>&-\nsleep 10\n")
+    started = time.monotonic()
+    with pytest.raises(ExecError) as e:
+        run(command, timeout=0.3)
+    assert time.monotonic() - started < 5
+    assert str(e.value) == f"exec: executable {command} did not finish before --timeout; killed it"
+
+
+def test_what_is_kept_of_stderr() -> None:
+    kept = exec_plugin._Stderr()
+    kept.add(b"a" * 100)
+    kept.add(b"b" * 65536)
+    kept.add(b"c" * 10)
+    assert kept.head == b"a" * 100 + b"b" * 65436
+    assert kept.tail == b"b" * 65526 + b"c" * 10
+    assert kept.total == 65646
