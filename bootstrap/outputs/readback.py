@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from bootstrap.errors import ConfigError, UsageError
+from bootstrap.sanitize import visible
 
 _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
@@ -197,7 +198,7 @@ def _from_kubeconfig(text: str, base: Path, context: str | None) -> FileCredenti
     if name is None and len(config.contexts) == 1:
         name = next(iter(config.contexts))
     if name is None or name not in config.contexts:
-        known = ", ".join(sorted(config.contexts))
+        known = ", ".join(visible(c) for c in sorted(config.contexts))
         raise UsageError(f"the kubeconfig has no context {name!r} (it has: {known})")
     entry = config.contexts[name]
     cluster = config.clusters.get(str(entry.get("cluster")))
@@ -280,7 +281,9 @@ def _secret_values(document: Mapping[str, Any]) -> dict[str, str]:
             try:
                 values[str(key)] = base64.b64decode(str(value), validate=True).decode()
             except (ValueError, UnicodeDecodeError):
-                raise UsageError(f"the Secret's data.{key} is not base64 text") from None
+                raise UsageError(
+                    f"the Secret's data.{visible(str(key))} is not base64 text"
+                ) from None
     string_data = document.get("stringData")
     if isinstance(string_data, dict):
         values.update({str(k): str(v) for k, v in string_data.items()})
