@@ -35,6 +35,17 @@ import yaml
 from bootstrap.errors import ConfigError, UsageError
 from bootstrap.sanitize import visible
 
+# What PyYAML's safe loader raises for a malformed file: a YAMLError, or one of these for
+# a value it cannot construct (`!!int abc`, a bad date, absurd nesting; as kubeconfig.parse).
+_YAML_ERRORS = (
+    yaml.YAMLError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    RecursionError,
+)
 _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
@@ -236,7 +247,7 @@ def read_secret(text: str, base: Path, context: str | None = None) -> FileCreden
     Errors never quote the file's content."""
     try:
         document = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except _YAML_ERRORS:
         return None
     if not isinstance(document, dict) or document.get("kind") != "Secret":
         return None
@@ -376,7 +387,7 @@ def _foreign_json(text: str) -> str | None:
 def _foreign_kubeconfig(text: str, context: str | None) -> str | None:
     try:
         document = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except _YAML_ERRORS:
         return "YAML that does not parse"
     if not isinstance(document, dict) or context is None:
         return (

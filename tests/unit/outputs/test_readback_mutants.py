@@ -68,6 +68,7 @@ def test_an_env_value_is_read_as_bash_reads_it() -> None:
         "export TOKEN=t0k3n\n"
         "export NAMESPACE=\n"
         "export EXPIRES_AT=\"2030\"'-01'\n"
+        "export TLS_SERVER_NAME=kube rnetes\n"
     )
     creds = readback.parse(text, BASE)
     assert creds.format == "env"
@@ -75,6 +76,7 @@ def test_an_env_value_is_read_as_bash_reads_it() -> None:
     assert creds.token == "t0k3n"
     assert creds.namespace is None
     assert creds.expires_at == "2030-01"
+    assert creds.tls_server_name == "kubernetes"  # two words, joined
 
 
 def test_a_dotenv_value_is_taken_as_written() -> None:
@@ -416,3 +418,11 @@ def test_names_from_the_file_in_a_message_cannot_forge_a_line() -> None:
     assert usage_error(secret) == (
         "the Secret's data.a\\x0aerror: forged\\x1b[2J is not base64 text"
     )
+
+
+@pytest.mark.parametrize("value", ["!!int abc", "2020-13-45"])
+def test_a_yaml_value_the_safe_loader_cannot_construct_is_refused_not_a_crash(value: str) -> None:
+    # PyYAML raises ValueError here, not a YAMLError.
+    text = f"kind: Secret\nx: {value}\n"
+    assert usage_error(text) == "the file is neither env, dotenv, JSON nor a kubeconfig"
+    assert readback.foreign(text, context="x") == "YAML that does not parse"

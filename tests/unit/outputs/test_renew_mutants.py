@@ -194,3 +194,12 @@ def test_a_server_named_by_the_file_cannot_forge_a_line(tmp_path: Path, asked: l
     assert decide(out, format="json") == renew.Decision(
         False, f"{out} is for https://a\\x0aerror: forged\\x1b[2J, not {SERVER}"
     )
+
+
+def test_a_yaml_file_the_safe_loader_cannot_construct_is_renewed(tmp_path: Path) -> None:
+    out = tmp_path / "prod.kubeconfig"
+    out.write_text("kind: Secret\nx: !!int abc\n")
+    assert decide(out, format="kubeconfig") == renew.Decision(
+        False,
+        f"{out} cannot be read back (the file is neither env, dotenv, JSON nor a kubeconfig)",
+    )
