@@ -278,9 +278,14 @@ def read_secret(text: str, base: Path, context: str | None = None) -> FileCreden
         token=token,
         ca_pem=ca_pem,
         insecure=tls.get("insecure") is True,
-        tls_server_name=tls.get("serverName") or None,
-        proxy_url=config.get("proxyUrl") or None,
+        tls_server_name=_text(tls.get("serverName")),
+        proxy_url=_text(config.get("proxyUrl")),
     )
+
+
+def _text(value: object) -> str | None:
+    """A non-empty string, else None (a field of the wrong type is taken as absent)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _secret_values(document: Mapping[str, Any]) -> dict[str, str]:

@@ -426,3 +426,12 @@ def test_a_yaml_value_the_safe_loader_cannot_construct_is_refused_not_a_crash(va
     text = f"kind: Secret\nx: {value}\n"
     assert usage_error(text) == "the file is neither env, dotenv, JSON nor a kubeconfig"
     assert readback.foreign(text, context="x") == "YAML that does not parse"
+
+
+def test_argocd_fields_of_the_wrong_type_are_none_not_a_crash() -> None:
+    # A number or list reached the connection code and ended in an internal error.
+    tls = {"serverName": [1], "insecure": True}
+    creds = readback.parse(
+        argocd({"bearerToken": "t", "tlsClientConfig": tls, "proxyUrl": 5}), BASE
+    )
+    assert (creds.tls_server_name, creds.proxy_url, creds.insecure) == (None, None, True)
