@@ -33,7 +33,19 @@ from typing import Any
 import yaml
 
 from bootstrap.errors import ConfigError, UsageError
+from bootstrap.sanitize import visible
 
+# What PyYAML's safe loader raises for a malformed file: a YAMLError, or one of these for
+# a value it cannot construct (`!!int abc`, a bad date, absurd nesting; as kubeconfig.parse).
+_YAML_ERRORS = (
+    yaml.YAMLError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    RecursionError,
+)
 _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
@@ -197,7 +209,7 @@ def _from_kubeconfig(text: str, base: Path, context: str | None) -> FileCredenti
     if name is None and len(config.contexts) == 1:
         name = next(iter(config.contexts))
     if name is None or name not in config.contexts:
-        known = ", ".join(sorted(config.contexts))
+        known = ", ".join(visible(c) for c in sorted(config.contexts))
         raise UsageError(f"the kubeconfig has no context {name!r} (it has: {known})")
     entry = config.contexts[name]
     cluster = config.clusters.get(str(entry.get("cluster")))
@@ -235,7 +247,7 @@ def read_secret(text: str, base: Path, context: str | None = None) -> FileCreden
     Errors never quote the file's content."""
     try:
         document = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except _YAML_ERRORS:
         return None
     if not isinstance(document, dict) or document.get("kind") != "Secret":
         return None
@@ -266,9 +278,14 @@ def read_secret(text: str, base: Path, context: str | None = None) -> FileCreden
         token=token,
         ca_pem=ca_pem,
         insecure=tls.get("insecure") is True,
-        tls_server_name=tls.get("serverName") or None,
-        proxy_url=config.get("proxyUrl") or None,
+        tls_server_name=_text(tls.get("serverName")),
+        proxy_url=_text(config.get("proxyUrl")),
     )
+
+
+def _text(value: object) -> str | None:
+    """A non-empty string, else None (a field of the wrong type is taken as absent)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _secret_values(document: Mapping[str, Any]) -> dict[str, str]:
@@ -280,7 +297,9 @@ def _secret_values(document: Mapping[str, Any]) -> dict[str, str]:
             try:
                 values[str(key)] = base64.b64decode(str(value), validate=True).decode()
             except (ValueError, UnicodeDecodeError):
-                raise UsageError(f"the Secret's data.{key} is not base64 text") from None
+                raise UsageError(
+                    f"the Secret's data.{visible(str(key))} is not base64 text"
+                ) from None
     string_data = document.get("stringData")
     if isinstance(string_data, dict):
         values.update({str(k): str(v) for k, v in string_data.items()})
@@ -373,7 +392,7 @@ def _foreign_json(text: str) -> str | None:
 def _foreign_kubeconfig(text: str, context: str | None) -> str | None:
     try:
         document = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except _YAML_ERRORS:
         return "YAML that does not parse"
     if not isinstance(document, dict) or context is None:
         return (

@@ -30,6 +30,7 @@ from bootstrap.errors import BootstrapError, ConfigError, TLSVerificationError, 
 from bootstrap.kube.target import Target
 from bootstrap.outputs import check, files, readback
 from bootstrap.outputs.write import output_path
+from bootstrap.sanitize import visible
 from bootstrap.steps.options import Options
 from bootstrap.steps.verify import expected_identity
 
@@ -67,7 +68,7 @@ def decide(options: Options, server: str, cwd: Path, window: int, target: Target
         return Decision(False, f"{out} has {unknown}: not as bootstrap-token wrote it")
     mode = check.token_kind(check.claims(creds.token))
     if creds.server.rstrip("/") != server.rstrip("/"):
-        return Decision(False, f"{out} is for {creds.server}, not {server}")
+        return Decision(False, f"{out} is for {visible(creds.server)}, not {server}")
     if mode != options.mode:
         return Decision(False, f"{out} holds a {mode} token, not a {options.mode} one")
     # Where and how to ask: the kubeconfig's, never what the file names.
