@@ -94,7 +94,7 @@ def test_memory_stays_bounded_whatever_the_plugin_writes(tmp_path: Path) -> None
         tmp_path, f"head -c {200 * MIB} /dev/zero >&2\nexec cat /dev/zero\n", name="flood"
     )
     script = (
-        "import resource, sys\n"
+        "import sys\n"
         "from bootstrap.kube import exec_plugin\n"
         "config = exec_plugin.exec_config({'command': sys.argv[1], 'apiVersion': "
         "'client.authentication.k8s.io/v1', 'interactiveMode': 'Never'}, 'u')\n"
@@ -102,14 +102,17 @@ def test_memory_stays_bounded_whatever_the_plugin_writes(tmp_path: Path) -> None
         "    exec_plugin.run(config, None, 60, {'PATH': sys.argv[2]}, False)\n"
         "except exec_plugin.ExecError as e:\n"
         "    print(e)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent (pytest)
+        # across fork and exec; VmHWM is this process's own peak.
+        "print(next(line.split()[1] for line in open('/proc/self/status')\n"
+        "           if line.startswith('VmHWM:')))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script, command, PATH], capture_output=True, text=True, timeout=120
     )
     message, peak_kib = done.stdout.splitlines()
     assert message == f"exec: executable {command} wrote more than 4 MiB to stdout; killed it"
-    assert int(peak_kib) < 80 * 1024, f"peak RSS {int(peak_kib) // 1024} MiB"
+    assert int(peak_kib) < 40 * 1024, f"peak RSS {int(peak_kib) // 1024} MiB"  # 19 MiB here
 
 
 def gone(pid: int) -> bool:
