@@ -23,53 +23,32 @@ from bootstrap.outputs import check
 from bootstrap.outputs.readback import FileCredentials
 from bootstrap.steps.rules import Rules
 from tests.unit.outputs.test_check import LEGACY, REQUEST, jwt, result
+from tests.unit.outputs.test_check_rules import REVIEW_CALL, WHOAMI
+from tests.unit.outputs.test_check_rules import FakeApi as Answering
 
 UTC = timezone.utc
 EXP = datetime(2030, 1, 1, tzinfo=UTC)  # REQUEST's exp
-WHOAMI = {"status": {"userInfo": {"username": "system:serviceaccount:ci:bot"}}}
 OPAQUE = "opaque-token-5c1e9a"
-REVIEW_CALL = (
-    "post",
-    "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-    {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
-    "create selfsubjectreviews",
-)
 
 
-class FakeApi:
-    """Stands for client.Api: answers from `answers` (path -> body or exception) and
-    records how it was made, what was asked and whether it was closed."""
+class FakeApi(Answering):
+    """test_check_rules' fake client.Api that also records how it was made and that it
+    was closed. Its answers and calls live on Answering, which its methods read."""
 
-    answers: ClassVar[dict[str, Any]] = {}
-    calls: ClassVar[list[tuple[Any, ...]]] = []
     made: ClassVar[list[tuple[tuple[Any, ...], dict[str, Any]]]] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         FakeApi.made.append((args, kwargs))
 
-    def _answer(self, path: str) -> Any:
-        answer = FakeApi.answers[path]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def post(self, path: str, body: Any, what: str) -> Any:
-        FakeApi.calls.append(("post", path, body, what))
-        return self._answer(path)
-
-    def get(self, path: str, what: str) -> Any:
-        FakeApi.calls.append(("get", path, None, what))
-        return self._answer(path)
-
     def close(self) -> None:
-        FakeApi.calls.append(("close",))
+        Answering.calls.append(("close",))
 
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> type[FakeApi]:
     monkeypatch.setattr(client, "Api", FakeApi)
-    FakeApi.answers = {check.REVIEW_PATH: WHOAMI, "/api": {"versions": ["v1"]}}
-    FakeApi.calls = []
+    Answering.answers = {check.REVIEW_PATH: WHOAMI, "/api": {"versions": ["v1"]}}
+    Answering.calls = []
     FakeApi.made = []
     return FakeApi
 
@@ -407,7 +386,7 @@ def test_a_review_without_a_username_is_no_identity(api: type[FakeApi], review: 
 def test_the_last_used_label_is_asked_only_for_a_secret_token(api: type[FakeApi]) -> None:
     check.check(creds(REQUEST), now=datetime(2029, 1, 1, tzinfo=UTC))
     assert api.calls == [REVIEW_CALL, ("close",)]
-    FakeApi.calls = []
+    Answering.calls = []
     check.check(creds(LEGACY), want_last_used=False)
     assert api.calls == [REVIEW_CALL, ("close",)]
 
